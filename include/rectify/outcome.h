@@ -63,6 +63,9 @@ typedef struct rf_outcome {
   size_t raw_len;
   /* Set by the writer: receipt timestamp (µs since the epoch, UTC). */
   int64_t ts_us;
+  /* Set by the writer: the key already had an outcome (a redelivery); nothing
+   * was written for this row. */
+  bool duplicate;
 } rf_outcome_t;
 
 typedef struct rf_flush {
