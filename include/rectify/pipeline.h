@@ -1,0 +1,62 @@
+/* pipeline.h - the daemon's work, wired together on one libuv loop.
+ *
+ *   source --on_msgs--> intake --> window (table, column) --flush--> clusters
+ *     --> fix chain --> outcomes --> writer thread (one transaction)
+ *     --committed--> source ack
+ *
+ * Invariants the pipeline keeps:
+ * - A message is acknowledged only from the writer's done callback with
+ *   status 0, i.e. after its outcome is committed.
+ * - Every message the pipeline accepts from the source is in exactly one
+ *   window or one flush until it is acknowledged or handed back unacked.
+ * - A message the source redelivers while the pipeline still holds it is
+ *   ignored (the held copy decides); after acknowledgement, a redelivery is
+ *   recognised by the writer's key ledger and acknowledged without a second
+ *   outcome.
+ * - Intake pauses while max_inflight_rows messages are held.
+ *
+ * All functions run on the loop thread.
+ */
+#ifndef RECTIFY_PIPELINE_H
+#define RECTIFY_PIPELINE_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "rectify/config.h"
+#include "rectify/fixgen.h"
+
+typedef struct rf_pipeline rf_pipeline_t;
+
+typedef struct rf_pipeline_stats {
+  uint64_t received;    /* messages taken from the source (redeliveries of held ones excluded) */
+  uint64_t committed;   /* outcomes committed (fixed + quarantined) */
+  uint64_t fixed;
+  uint64_t quarantined;
+  uint64_t duplicates;  /* redeliveries of already-committed messages */
+  uint64_t batches;
+  uint64_t acked;
+  uint64_t reconcile_failures;
+  uint64_t inflight;    /* held: received, not yet acknowledged */
+  uint64_t windows_open;
+} rf_pipeline_stats_t;
+
+typedef void (*rf_pipeline_drain_cb)(rf_pipeline_t *p, int status, void *arg);
+
+/* Creates the pipeline for cfg (borrowed; must outlive the pipeline). The
+ * chain is owned by the pipeline from here on. */
+int rf_pipeline_new(uv_loop_t *loop, const rf_config_t *cfg, rf_fixchain_t *chain,
+                    rf_pipeline_t **out);
+/* Starts the writer thread and the source (from cfg). 0 or RF_E*, with a
+ * message in errbuf. */
+int rf_pipeline_start(rf_pipeline_t *p, char *errbuf, size_t errlen);
+/* Stops intake, flushes every window, waits until everything held is
+ * committed and acknowledged (or drain_timeout_ms passes with the database
+ * unreachable: what is left stays unacknowledged and is redelivered later),
+ * closes the source and the writer, then calls cb(status 0, or RF_ETIMEDOUT).
+ * The pipeline is freed with rf_pipeline_free after cb. */
+void rf_pipeline_drain(rf_pipeline_t *p, rf_pipeline_drain_cb cb, void *arg);
+void rf_pipeline_free(rf_pipeline_t *p);
+void rf_pipeline_get_stats(const rf_pipeline_t *p, rf_pipeline_stats_t *out);
+
+#endif

@@ -1,0 +1,75 @@
+/* source.h - where messages come from: one table of callbacks per kind.
+ *
+ * The pipeline never knows whether a message came from Redis or Kafka. A
+ * source delivers batches of messages through on_msgs (on the loop thread) and
+ * acknowledges them only when the pipeline calls ack() — which it does only
+ * after the messages' outcomes are committed in PostgreSQL.
+ *
+ * Ownership: messages passed to on_msgs are borrowed for the callback's
+ * duration; copy what you keep. ids passed to ack() are borrowed for the call.
+ * All functions run on the loop thread.
+ */
+#ifndef RECTIFY_SOURCE_H
+#define RECTIFY_SOURCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+typedef struct rf_source rf_source_t;
+
+typedef struct rf_msg {
+  const char *id;      /* the source's id: stream entry id, or topic/partition/offset */
+  const char *data;    /* the payload, or NULL when the source could not read one */
+  size_t len;
+  const char *problem; /* why data is NULL (e.g. "entry has no field 'payload'"), else NULL */
+  uint32_t deliveries; /* 1 on first delivery; more when the source knows of redeliveries */
+} rf_msg_t;
+
+typedef void (*rf_source_msgs_cb)(rf_source_t *s, const rf_msg_t *msgs, size_t n, void *arg);
+/* status 0: acknowledged; otherwise they stay pending and will be redelivered. */
+typedef void (*rf_source_ack_cb)(rf_source_t *s, size_t n, int status, void *arg);
+typedef void (*rf_source_close_cb)(rf_source_t *s, void *arg);
+
+typedef struct rf_source_ops {
+  const char *kind;
+  /* Connects and starts delivering. 0 or a negative RF_E* code. */
+  int (*start)(rf_source_t *s);
+  /* Stops asking for more (what is already on its way may still arrive). */
+  void (*pause)(rf_source_t *s);
+  void (*resume)(rf_source_t *s);
+  /* Acknowledges ids[0..n); cb runs exactly once when 0 is returned. */
+  int (*ack)(rf_source_t *s, const char *const *ids, size_t n, rf_source_ack_cb cb, void *arg);
+  /* Stops reading; delivers nothing more; closes once outstanding acks are
+   * answered (or failed), then calls cb. The source is freed after cb. */
+  void (*close)(rf_source_t *s, rf_source_close_cb cb, void *arg);
+} rf_source_ops_t;
+
+struct rf_source {
+  const rf_source_ops_t *ops;
+  char *name;              /* "redis:<stream>" */
+  uv_loop_t *loop;
+  rf_source_msgs_cb on_msgs;
+  void *arg;
+  void *impl;
+};
+
+typedef struct rf_redis_source_config {
+  const char *host;
+  int port;
+  const char *password; /* or NULL */
+  const char *stream;
+  const char *group;
+  const char *consumer;
+  const char *field;
+  int read_count;
+  int block_ms;
+} rf_redis_source_config_t;
+
+/* Creates a Redis Streams source (consumer group, XREADGROUP on the loop
+ * through hiredis's libuv adapter, own pending entries re-read first and
+ * after every reconnect, XACK on ack). The config is copied. */
+int rf_source_redis_new(uv_loop_t *loop, const rf_redis_source_config_t *cfg,
+                        rf_source_msgs_cb on_msgs, void *arg, rf_source_t **out);
+
+#endif

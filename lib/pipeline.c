@@ -1,0 +1,707 @@
+/* pipeline.c - intake, windows, clusters, fixes, writer and acks on one loop.
+ *
+ * Everything here runs on the loop thread; the writer thread is reached only
+ * through rf_writer_submit() and answers through its done callback, which
+ * libuv runs back on this thread. The life of a message:
+ *
+ *   on_msgs: skip if held, else intake -> held set -> window
+ *   window full or old: detach -> job: cluster -> fix chain per cluster
+ *   all clusters answered: outcomes -> rf_flush_t -> writer
+ *   writer done(0): ack the flush's ids -> ack done: release from held set
+ *
+ * Shutdown (drain) pauses the source, flushes every window at once and waits
+ * for the held set to empty, bounded by drain_timeout_ms.
+ */
+#include "rectify/pipeline.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rectify/alloc.h"
+#include "rectify/cluster.h"
+#include "rectify/error.h"
+#include "rectify/intake.h"
+#include "rectify/log.h"
+#include "rectify/outcome.h"
+#include "rectify/source.h"
+#include "rectify/writer.h"
+
+static _Thread_local int uthash_oom;
+#define uthash_malloc(sz) rf_malloc(sz)
+#define uthash_free(ptr, sz) rf_free(ptr)
+#define HASH_NONFATAL_OOM 1
+#define uthash_nonfatal_oom(obj) (uthash_oom = 1)
+#include <uthash.h>
+
+typedef struct window {
+  char *hkey; /* "table\x1f" "column", or "" for the intake window */
+  char *table_name, *column_name;
+  rf_anomaly_t **rows;
+  size_t n, cap;
+  uint64_t opened_ms;
+  UT_hash_handle hh;
+} window_t;
+
+typedef struct held {
+  char *id;
+  UT_hash_handle hh;
+} held_t;
+
+struct rf_pipeline {
+  uv_loop_t *loop;
+  const rf_config_t *cfg;
+  rf_intake_opts_t intake;
+  rf_fixchain_t *chain;
+  rf_source_t *source;
+  rf_writer_t *writer;
+  window_t *windows;
+  held_t *held;
+  uv_timer_t tick;
+  uv_timer_t drain_timer;
+  rf_pipeline_stats_t stats;
+  uint64_t jobs;       /* windows detached whose flush is not yet handed back */
+  bool paused;
+  bool draining;
+  bool drain_timed_out;
+  bool sev1;           /* a reconciliation failure: stop acknowledging */
+  bool source_closing, source_closed;
+  bool writer_closing, writer_closed;
+  int handles_open;
+  rf_pipeline_drain_cb drain_cb;
+  void *drain_arg;
+  char *password;
+  unsigned char *audit_key;
+  size_t audit_key_len;
+};
+
+typedef struct cluster_result {
+  rf_fix_candidate_t *cand;
+  char *why;
+} cluster_result_t;
+
+typedef struct job {
+  rf_pipeline_t *p;
+  window_t *w;               /* detached window: owns its anomalies */
+  rf_clustering_t clusters;
+  cluster_result_t *results;
+  size_t pending;
+} job_t;
+
+typedef struct cluster_call {
+  job_t *job;
+  size_t index;
+} cluster_call_t;
+
+static void check_drained(rf_pipeline_t *p);
+
+static uint64_t now_ms(rf_pipeline_t *p) { return uv_now(p->loop); }
+
+/* ---- held set and backpressure ------------------------------------------ */
+
+static void update_backpressure(rf_pipeline_t *p) {
+  uint64_t max = (uint64_t)p->cfg->max_inflight_rows;
+  if (p->draining || p->sev1) {
+    if (!p->paused && p->source) {
+      p->source->ops->pause(p->source);
+      p->paused = true;
+    }
+    return;
+  }
+  if (!p->paused && p->stats.inflight >= max) {
+    p->source->ops->pause(p->source);
+    p->paused = true;
+  } else if (p->paused && p->stats.inflight <= max * 3 / 4) {
+    p->source->ops->resume(p->source);
+    p->paused = false;
+  }
+}
+
+static void release_ids(rf_pipeline_t *p, rf_flush_t *f) {
+  for (size_t i = 0; i < f->n; i++) {
+    held_t *h;
+    const char *id = f->rows[i].source_id;
+    HASH_FIND_STR(p->held, id, h);
+    if (h) {
+      HASH_DEL(p->held, h);
+      rf_free(h->id);
+      rf_free(h);
+    }
+  }
+  p->stats.inflight -= f->n;
+}
+
+/* ---- windows ------------------------------------------------------------ */
+
+static void window_free(window_t *w) {
+  if (w == NULL)
+    return;
+  for (size_t i = 0; i < w->n; i++) {
+    rf_anomaly_clear(w->rows[i]);
+    rf_free(w->rows[i]);
+  }
+  rf_free(w->rows);
+  rf_free(w->hkey);
+  rf_free(w->table_name);
+  rf_free(w->column_name);
+  rf_free(w);
+}
+
+static window_t *window_get(rf_pipeline_t *p, const char *table_name, const char *column_name) {
+  char key[2 * 128 + 2];
+  if (table_name)
+    snprintf(key, sizeof(key), "%s\x1f%s", table_name, column_name);
+  else
+    key[0] = '\0';
+  window_t *w;
+  HASH_FIND_STR(p->windows, key, w);
+  if (w)
+    return w;
+  if ((w = rf_calloc(1, sizeof(*w))) == NULL || (w->hkey = rf_strdup(key)) == NULL ||
+      (table_name && (w->table_name = rf_strdup(table_name)) == NULL) ||
+      (column_name && (w->column_name = rf_strdup(column_name)) == NULL)) {
+    window_free(w);
+    return NULL;
+  }
+  w->opened_ms = now_ms(p);
+  uthash_oom = 0;
+  HASH_ADD_KEYPTR(hh, p->windows, w->hkey, strlen(w->hkey), w);
+  if (uthash_oom) {
+    window_free(w);
+    return NULL;
+  }
+  p->stats.windows_open++;
+  return w;
+}
+
+/* ---- outcomes ----------------------------------------------------------- */
+
+/* Moves the anomaly's identity and payload into a new quarantine outcome. */
+static int quarantine_outcome(rf_flush_t *f, rf_anomaly_t *a, const rf_cluster_t *c,
+                              const char *reason, const char *detail) {
+  rf_outcome_t *o = rf_flush_add(f);
+  if (o == NULL)
+    return RF_ENOMEM;
+  o->kind = RF_OUTCOME_QUARANTINED;
+  o->key = a->key, a->key = NULL;
+  o->source = a->source, a->source = NULL;
+  o->source_id = a->source_id, a->source_id = NULL;
+  o->table_name = a->table_name, a->table_name = NULL;
+  o->column_name = a->column_name, a->column_name = NULL;
+  o->pk_json = a->pk_json, a->pk_json = NULL;
+  o->pk_hash = a->pk_hash, a->pk_hash = NULL;
+  o->old_value = a->value, a->value = NULL;
+  o->row_json = a->row_json, a->row_json = NULL;
+  o->raw = a->raw, a->raw = NULL;
+  o->raw_len = a->raw_len;
+  o->reason = rf_strdup(reason);
+  o->detail = detail ? rf_strdup(detail) : NULL;
+  if (c) {
+    o->fingerprint = rf_strdup(c->fingerprint);
+    o->cluster_id = rf_strdup(c->id);
+  }
+  if (!o->reason || (detail && !o->detail) || (c && (!o->fingerprint || !o->cluster_id)))
+    return RF_ENOMEM;
+  return 0;
+}
+
+/* ---- writer ------------------------------------------------------------- */
+
+static void on_acked(rf_source_t *s, size_t n, int status, void *arg) {
+  rf_flush_t *f = arg;
+  rf_pipeline_t *p = s->arg;
+  (void)n;
+  if (status == 0)
+    p->stats.acked += f->n;
+  else
+    rf_log(RF_LOG_WARN, "pipeline", "ack failed batch=%s rows=%zu error=\"%s\"; they stay "
+           "pending and are recognised as duplicates when redelivered",
+           f->batch_id ? f->batch_id : "?", f->n, rf_strerror(status));
+  release_ids(p, f);
+  rf_flush_free(f);
+  update_backpressure(p);
+  check_drained(p);
+}
+
+static void on_written(rf_flush_t *f, int status, void *arg) {
+  rf_pipeline_t *p = arg;
+  p->jobs--;
+  if (status != 0) {
+    if (status == RF_ERECONCILE) {
+      p->stats.reconcile_failures++;
+      p->sev1 = true;
+      rf_log(RF_LOG_CRIT, "pipeline", "SEV-1 reconciliation failed rows=%zu source=%s; "
+             "acknowledging stops until an operator restarts the daemon", f->n, f->source);
+      update_backpressure(p);
+      /* The messages stay held (never acked) so nothing more is read. */
+      rf_flush_free(f);
+      check_drained(p);
+      return;
+    }
+    /* Handed back unwritten at shutdown: not acknowledged, redelivered later. */
+    rf_log(RF_LOG_WARN, "pipeline", "flush not committed rows=%zu error=\"%s\"; left "
+           "unacknowledged for redelivery", f->n, rf_strerror(status));
+    release_ids(p, f);
+    rf_flush_free(f);
+    check_drained(p);
+    return;
+  }
+  p->stats.batches++;
+  for (size_t i = 0; i < f->n; i++) {
+    const rf_outcome_t *o = &f->rows[i];
+    if (o->duplicate)
+      p->stats.duplicates++;
+    else if (o->kind == RF_OUTCOME_FIXED)
+      p->stats.fixed++;
+    else
+      p->stats.quarantined++;
+  }
+  p->stats.committed += f->n - f->n_duplicates;
+  if (p->sev1) {
+    rf_flush_free(f);
+    return;
+  }
+  const char **ids = rf_malloc((f->n ? f->n : 1) * sizeof(*ids));
+  if (ids == NULL) {
+    rf_log(RF_LOG_ERR, "pipeline", "out of memory acknowledging batch=%s; left pending",
+           f->batch_id);
+    release_ids(p, f);
+    rf_flush_free(f);
+    check_drained(p);
+    return;
+  }
+  for (size_t i = 0; i < f->n; i++)
+    ids[i] = f->rows[i].source_id;
+  int rc = p->source->ops->ack(p->source, ids, f->n, on_acked, f);
+  rf_free(ids);
+  if (rc) {
+    rf_log(RF_LOG_ERR, "pipeline", "ack failed batch=%s error=\"%s\"; left pending", f->batch_id,
+           rf_strerror(rc));
+    release_ids(p, f);
+    rf_flush_free(f);
+    check_drained(p);
+  }
+}
+
+/* ---- jobs: a detached window on its way to the writer --------------------- */
+
+static void job_free(job_t *j) {
+  if (j->results)
+    for (size_t i = 0; i < j->clusters.n; i++) {
+      rf_fix_candidate_free(j->results[i].cand);
+      rf_free(j->results[i].why);
+    }
+  rf_free(j->results);
+  rf_clustering_free(&j->clusters);
+  window_free(j->w);
+  rf_free(j);
+}
+
+static void job_fail(job_t *j, int rc) {
+  rf_pipeline_t *p = j->p;
+  /* Nothing of this window can be committed now: leave it unacknowledged. It
+   * is redelivered (pending re-read after reconnect or restart). */
+  rf_log(RF_LOG_ERR, "pipeline", "window dropped unacknowledged rows=%zu error=\"%s\"", j->w->n,
+         rf_strerror(rc));
+  for (size_t i = 0; i < j->w->n; i++) {
+    held_t *h;
+    HASH_FIND_STR(p->held, j->w->rows[i]->source_id, h);
+    if (h) {
+      HASH_DEL(p->held, h);
+      rf_free(h->id);
+      rf_free(h);
+    }
+  }
+  p->stats.inflight -= j->w->n;
+  p->jobs--;
+  job_free(j);
+  update_backpressure(p);
+  check_drained(p);
+}
+
+static void job_finish(job_t *j) {
+  rf_pipeline_t *p = j->p;
+  window_t *w = j->w;
+  int rc = RF_ENOMEM;
+  rf_flush_t *f = rf_flush_new(p->source->name, w->table_name, w->column_name);
+  if (f == NULL)
+    goto err;
+  f->opened_us = (int64_t)w->opened_ms * 1000;
+  f->flushed_us = (int64_t)now_ms(p) * 1000;
+  if (w->table_name == NULL) {
+    for (size_t i = 0; i < w->n; i++)
+      if ((rc = quarantine_outcome(f, w->rows[i], NULL, w->rows[i]->reject,
+                                   w->rows[i]->reject_detail)))
+        goto err;
+  } else {
+    for (size_t k = 0; k < j->clusters.n; k++) {
+      const rf_cluster_t *c = &j->clusters.clusters[k];
+      cluster_result_t *res = &j->results[k];
+      if (res->cand != NULL) {
+        /* No generator exists yet that could propose; the gate and apply arrive
+         * with the first one. Refuse loudly rather than guess. */
+        rf_log(RF_LOG_ERR, "pipeline", "a fix candidate arrived but no gate is configured");
+      }
+      const char *why = res->why ? res->why : "no fix generator proposed a fix";
+      for (size_t i = 0; i < c->n; i++)
+        if ((rc = quarantine_outcome(f, c->rows[i], c, RF_REASON_NO_FIX, why)))
+          goto err;
+    }
+  }
+  if (f->n != w->n) {
+    rc = RF_ERECONCILE;
+    rf_log(RF_LOG_CRIT, "pipeline", "SEV-1 window of %zu messages produced %zu outcomes", w->n,
+           f->n);
+    goto err;
+  }
+  if ((rc = rf_writer_submit(p->writer, f)))
+    goto err;
+  job_free(j);
+  return;
+err:
+  rf_flush_free(f);
+  job_fail(j, rc);
+}
+
+static void on_fix(int status, rf_fix_candidate_t *cand, const char *why_none, void *arg) {
+  cluster_call_t *call = arg;
+  job_t *j = call->job;
+  cluster_result_t *res = &j->results[call->index];
+  rf_free(call);
+  res->cand = cand;
+  if (cand == NULL) {
+    const char *why = status ? rf_strerror(status) : why_none;
+    res->why = why ? rf_strdup(why) : NULL;
+  }
+  if (--j->pending == 0)
+    job_finish(j);
+}
+
+static void window_flush(rf_pipeline_t *p, window_t *w) {
+  HASH_DEL(p->windows, w);
+  p->stats.windows_open--;
+  job_t *j = rf_calloc(1, sizeof(*j));
+  if (j == NULL) {
+    job_t tmp = {.p = p, .w = w};
+    p->jobs++;
+    job_t *heap = rf_malloc(sizeof(*heap));
+    if (heap) {
+      *heap = tmp;
+      job_fail(heap, RF_ENOMEM);
+    } else {
+      /* Cannot even say goodbye: release ids so drain finishes. */
+      p->stats.inflight -= w->n;
+      p->jobs--;
+      window_free(w);
+    }
+    return;
+  }
+  j->p = p;
+  j->w = w;
+  p->jobs++;
+  if (w->table_name == NULL) {
+    job_finish(j);
+    return;
+  }
+  int rc = rf_cluster_build(w->table_name, w->column_name, w->rows, w->n, &j->clusters);
+  if (rc == 0 && (j->results = rf_calloc(j->clusters.n ? j->clusters.n : 1,
+                                         sizeof(*j->results))) == NULL)
+    rc = RF_ENOMEM;
+  if (rc) {
+    job_fail(j, rc);
+    return;
+  }
+  const rf_contract_t *contract = rf_config_contract(p->cfg, w->table_name, w->column_name);
+  j->pending = 1; /* held until every cluster is started */
+  for (size_t k = 0; k < j->clusters.n; k++) {
+    cluster_call_t *call = rf_malloc(sizeof(*call));
+    rf_fix_request_t req = {w->table_name, w->column_name, contract, &j->clusters.clusters[k]};
+    if (call == NULL) {
+      j->results[k].why = rf_strdup("out of memory");
+      continue;
+    }
+    *call = (cluster_call_t){j, k};
+    j->pending++;
+    if ((rc = rf_fixchain_run(p->chain, &req, on_fix, call))) {
+      j->pending--;
+      rf_free(call);
+      j->results[k].why = rf_strdup(rf_strerror(rc));
+    }
+  }
+  if (--j->pending == 0)
+    job_finish(j);
+}
+
+static void flush_all(rf_pipeline_t *p, bool only_due) {
+  window_t *w, *tmp;
+  uint64_t now = now_ms(p);
+  HASH_ITER(hh, p->windows, w, tmp) {
+    if (!only_due || now - w->opened_ms >= (uint64_t)p->cfg->window_ms)
+      window_flush(p, w);
+  }
+}
+
+static void on_tick(uv_timer_t *t) {
+  rf_pipeline_t *p = t->data;
+  flush_all(p, !p->draining);
+  check_drained(p);
+}
+
+/* ---- intake ------------------------------------------------------------- */
+
+static void on_msgs(rf_source_t *s, const rf_msg_t *msgs, size_t n, void *arg) {
+  rf_pipeline_t *p = arg;
+  (void)s;
+  for (size_t i = 0; i < n; i++) {
+    const rf_msg_t *m = &msgs[i];
+    held_t *h;
+    HASH_FIND_STR(p->held, m->id, h);
+    if (h)
+      continue; /* redelivered while we still hold it: the held copy decides */
+    rf_anomaly_t *a = rf_malloc(sizeof(*a));
+    if (a == NULL || rf_intake_parse(&p->intake, s->name, m->id, m->data ? m->data : "",
+                                     m->data ? m->len : 0, a) != 0) {
+      rf_free(a);
+      rf_log(RF_LOG_ERR, "pipeline", "out of memory at intake id=%s; left pending", m->id);
+      continue;
+    }
+    a->deliveries = m->deliveries;
+    if (m->problem) {
+      a->reject = RF_REASON_MALFORMED;
+      rf_free(a->reject_detail);
+      a->reject_detail = rf_strdup(m->problem);
+    }
+    window_t *w = window_get(p, a->reject ? NULL : a->table_name, a->column_name);
+    h = rf_calloc(1, sizeof(*h));
+    if (w == NULL || h == NULL || (h->id = rf_strdup(m->id)) == NULL) {
+      if (h)
+        rf_free(h->id);
+      rf_free(h);
+      rf_anomaly_clear(a);
+      rf_free(a);
+      rf_log(RF_LOG_ERR, "pipeline", "out of memory at intake id=%s; left pending", m->id);
+      continue;
+    }
+    if (w->n == w->cap) {
+      size_t cap = w->cap ? w->cap * 2 : 64;
+      rf_anomaly_t **rows = rf_realloc(w->rows, cap * sizeof(*rows));
+      if (rows == NULL) {
+        rf_free(h->id);
+        rf_free(h);
+        rf_anomaly_clear(a);
+        rf_free(a);
+        continue;
+      }
+      w->rows = rows;
+      w->cap = cap;
+    }
+    uthash_oom = 0;
+    HASH_ADD_KEYPTR(hh, p->held, h->id, strlen(h->id), h);
+    if (uthash_oom) {
+      rf_free(h->id);
+      rf_free(h);
+      rf_anomaly_clear(a);
+      rf_free(a);
+      continue;
+    }
+    w->rows[w->n++] = a;
+    p->stats.received++;
+    p->stats.inflight++;
+    if (w->n >= (size_t)p->cfg->window_max_rows || p->draining)
+      window_flush(p, w);
+  }
+  update_backpressure(p);
+}
+
+/* ---- lifecycle ---------------------------------------------------------- */
+
+int rf_pipeline_new(uv_loop_t *loop, const rf_config_t *cfg, rf_fixchain_t *chain,
+                    rf_pipeline_t **out) {
+  rf_pipeline_t *p = rf_calloc(1, sizeof(*p));
+  if (p == NULL)
+    return RF_ENOMEM;
+  p->loop = loop;
+  p->cfg = cfg;
+  p->chain = chain;
+  rf_intake_opts_from_config(&p->intake, cfg);
+  uv_timer_init(loop, &p->tick);
+  uv_timer_init(loop, &p->drain_timer);
+  p->tick.data = p;
+  p->drain_timer.data = p;
+  p->handles_open = 2;
+  *out = p;
+  return 0;
+}
+
+int rf_pipeline_start(rf_pipeline_t *p, char *errbuf, size_t errlen) {
+  const rf_config_t *cfg = p->cfg;
+  int rc;
+  if (cfg->pg_password_file && cfg->pg_password_file[0] &&
+      (p->password = rf_config_read_secret(cfg->pg_password_file, NULL, errbuf, errlen)) == NULL)
+    return RF_ECONFIG;
+  if (cfg->audit_key_file && cfg->audit_key_file[0] &&
+      (p->audit_key = (unsigned char *)rf_config_read_secret(cfg->audit_key_file,
+                                                             &p->audit_key_len, errbuf,
+                                                             errlen)) == NULL)
+    return RF_ECONFIG;
+  char *redis_password = NULL;
+  if (cfg->redis_password_file && cfg->redis_password_file[0] &&
+      (redis_password = rf_config_read_secret(cfg->redis_password_file, NULL, errbuf, errlen)) ==
+          NULL)
+    return RF_ECONFIG;
+  const char *env_pw = getenv("REDIS_PASSWORD");
+  rf_writer_config_t wc = {
+      .conninfo = cfg->pg_conninfo,
+      .password = p->password,
+      .chain_id = cfg->instance_name,
+      .audit_key = p->audit_key,
+      .audit_key_len = p->audit_key_len,
+      .heads_file = cfg->heads_file,
+      .max_txn_rows = (size_t)cfg->txn_max_rows,
+      .retry_max_ms = 5000,
+  };
+  if ((rc = rf_writer_new(p->loop, &wc, on_written, p, &p->writer))) {
+    snprintf(errbuf, errlen, "cannot start the writer: %s", rf_strerror(rc));
+    rf_free(redis_password);
+    return rc;
+  }
+  rf_redis_source_config_t rc_cfg = {
+      .host = cfg->redis_host,
+      .port = cfg->redis_port,
+      .password = redis_password ? redis_password : env_pw,
+      .stream = cfg->redis_stream,
+      .group = cfg->redis_group,
+      .consumer = cfg->redis_consumer,
+      .field = cfg->redis_field,
+      .read_count = cfg->redis_read_count,
+      .block_ms = cfg->redis_block_ms,
+  };
+  rc = rf_source_redis_new(p->loop, &rc_cfg, on_msgs, p, &p->source);
+  rf_free(redis_password);
+  if (rc == 0)
+    rc = p->source->ops->start(p->source);
+  if (rc) {
+    snprintf(errbuf, errlen, "cannot start the redis source: %s", rf_strerror(rc));
+    return rc;
+  }
+  uint64_t period = (uint64_t)cfg->window_ms / 4;
+  if (period < 10)
+    period = 10;
+  if (period > 250)
+    period = 250;
+  uv_timer_start(&p->tick, on_tick, period, period);
+  return 0;
+}
+
+static void on_handle_closed(uv_handle_t *h) {
+  rf_pipeline_t *p = h->data;
+  if (--p->handles_open == 0 && p->drain_cb)
+    p->drain_cb(p, p->drain_timed_out ? RF_ETIMEDOUT : 0, p->drain_arg);
+}
+
+static void close_handles(rf_pipeline_t *p) {
+  uv_close((uv_handle_t *)&p->tick, on_handle_closed);
+  uv_close((uv_handle_t *)&p->drain_timer, on_handle_closed);
+}
+
+static void on_writer_closed(rf_writer_t *w, void *arg) {
+  rf_pipeline_t *p = arg;
+  (void)w;
+  p->writer = NULL;
+  p->writer_closed = true;
+  if (p->source_closed)
+    close_handles(p);
+  else
+    check_drained(p);
+}
+
+static void close_writer(rf_pipeline_t *p) {
+  if (p->writer_closing)
+    return;
+  p->writer_closing = true;
+  if (p->writer)
+    rf_writer_close(p->writer, 0, on_writer_closed, p);
+  else
+    on_writer_closed(NULL, p);
+}
+
+static void on_source_closed(rf_source_t *s, void *arg) {
+  rf_pipeline_t *p = arg;
+  (void)s;
+  p->source = NULL;
+  p->source_closed = true;
+  if (p->writer_closed)
+    close_handles(p);
+  else
+    close_writer(p);
+}
+
+/* Drain progress: windows first, then what the writer holds, then acks; on
+ * timeout the writer hands back what it could not commit (left unacked). */
+static void check_drained(rf_pipeline_t *p) {
+  if (!p->draining || p->source_closing || p->stats.windows_open > 0)
+    return;
+  if (p->stats.inflight > 0) {
+    if (!p->drain_timed_out)
+      return;
+    if (!p->writer_closing) {
+      close_writer(p);
+      return;
+    }
+    if (!p->writer_closed)
+      return;
+  }
+  uv_timer_stop(&p->tick);
+  uv_timer_stop(&p->drain_timer);
+  p->source_closing = true;
+  if (p->source)
+    p->source->ops->close(p->source, on_source_closed, p);
+  else
+    on_source_closed(NULL, p);
+}
+
+static void on_drain_timeout(uv_timer_t *t) {
+  rf_pipeline_t *p = t->data;
+  rf_log(RF_LOG_WARN, "pipeline", "drain timed out held=%llu; the rest stays unacknowledged and "
+         "is redelivered later", (unsigned long long)p->stats.inflight);
+  p->drain_timed_out = true;
+  check_drained(p);
+}
+
+void rf_pipeline_drain(rf_pipeline_t *p, rf_pipeline_drain_cb cb, void *arg) {
+  p->drain_cb = cb;
+  p->drain_arg = arg;
+  if (p->draining)
+    return;
+  p->draining = true;
+  rf_log(RF_LOG_NOTICE, "pipeline", "draining held=%llu windows=%llu",
+         (unsigned long long)p->stats.inflight, (unsigned long long)p->stats.windows_open);
+  if (p->source)
+    update_backpressure(p);
+  flush_all(p, false);
+  if (p->cfg->drain_timeout_ms > 0)
+    uv_timer_start(&p->drain_timer, on_drain_timeout, (uint64_t)p->cfg->drain_timeout_ms, 0);
+  check_drained(p);
+}
+
+void rf_pipeline_free(rf_pipeline_t *p) {
+  if (p == NULL)
+    return;
+  window_t *w, *wt;
+  HASH_ITER(hh, p->windows, w, wt) {
+    HASH_DEL(p->windows, w);
+    window_free(w);
+  }
+  held_t *h, *ht;
+  HASH_ITER(hh, p->held, h, ht) {
+    HASH_DEL(p->held, h);
+    rf_free(h->id);
+    rf_free(h);
+  }
+  rf_fixchain_free(p->chain);
+  rf_free(p->password);
+  rf_free(p->audit_key);
+  rf_free(p);
+}
+
+void rf_pipeline_get_stats(const rf_pipeline_t *p, rf_pipeline_stats_t *out) { *out = p->stats; }
