@@ -110,6 +110,8 @@ typedef struct load_ctx {
   FILE *f;
   int line;           /* line number of the line being handled */
   int next_line;      /* line number of the next read */
+  int section_line;   /* line of the last [section] header read */
+  int cur_section_line;
   bool seen[NKEYS];
   int error_line;
   char error[512];
@@ -239,7 +241,7 @@ static int begin_column(load_ctx_t *ctx, const char *section) {
   cfg->contracts = c;
   c = &cfg->contracts[cfg->n_contracts];
   memset(c, 0, sizeof(*c));
-  c->line = ctx->line;
+  c->line = ctx->section_line ? ctx->section_line : ctx->line;
   c->table_name = rf_strdup(name);
   c->column_name = rf_strdup(dot + 1);
   cfg->n_contracts++;
@@ -337,7 +339,8 @@ static int handler(void *user, const char *section, const char *name, const char
   load_ctx_t *ctx = user;
   if (ctx->error_line)
     return 0;
-  if (strcmp(section, ctx->cur_section) != 0) {
+  if (strcmp(section, ctx->cur_section) != 0 || ctx->section_line != ctx->cur_section_line) {
+    ctx->cur_section_line = ctx->section_line;
     snprintf(ctx->cur_section, sizeof(ctx->cur_section), "%s", section);
     ctx->cur = NULL;
     if (strncmp(section, "column", 6) == 0 && begin_column(ctx, section) == 0)
@@ -372,6 +375,9 @@ static char *reader(char *str, int num, void *stream) {
   if (r == NULL)
     return NULL;
   ctx->line = ctx->next_line;
+  const char *p = r + strspn(r, " \t");
+  if (*p == '[')
+    ctx->section_line = ctx->line;
   size_t n = strlen(r);
   if (n && r[n - 1] == '\n')
     ctx->next_line++;
@@ -557,7 +563,22 @@ void rf_config_write_reference(FILE *f) {
       fprintf(f, "%s[%s]\n", i ? "\n" : "", k->section);
       section = k->section;
     }
-    fprintf(f, "; %s\n", k->description);
+    /* Wrap the description at 78 columns. */
+    const char *d = k->description;
+    while (*d) {
+      size_t take = strlen(d);
+      if (take > 76) {
+        take = 76;
+        while (take > 0 && d[take] != ' ')
+          take--;
+        if (take == 0)
+          take = 76;
+      }
+      fprintf(f, "; %.*s\n", (int)take, d);
+      d += take;
+      while (*d == ' ')
+        d++;
+    }
     fprintf(f, ";%s = %s\n", k->name, k->def ? k->def : "");
   }
 }
