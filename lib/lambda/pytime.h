@@ -33,6 +33,22 @@ int rf_py_strptime(const char *s, size_t len, const char *fmt, size_t flen, rf_p
                    rf_pyerr_t *err);
 int rf_py_strftime(const rf_py_datetime_t *dt, const char *fmt, size_t flen, rf_buf_t *out,
                    rf_pyerr_t *err);
+/* Pre-compiled strptime formats, for the per-row hot path: compile once,
+ * then exec any number of times from any number of threads (a compiled
+ * format is immutable; exec allocates nothing). rf_py_strptime(s, fmt) is
+ * compile + exec. Compile raises the format's own errors ("'q' is a bad
+ * directive in format '%q'", "stray % in format '%'", re's "error" for a
+ * directive used twice); exec raises the data's. The compiled format keeps
+ * its own copy of fmt; free with rf_py_strptime_free (NULL is ok).
+ * utcoffset_us has the sign of utcoffset_s (timedelta(seconds=s,
+ * microseconds=us), as _strptime builds it). */
+typedef struct rf_py_strptime_fmt rf_py_strptime_fmt_t;
+int rf_py_strptime_compile(const char *fmt, size_t flen, rf_py_strptime_fmt_t **out,
+                           rf_pyerr_t *err);
+int rf_py_strptime_exec(const rf_py_strptime_fmt_t *f, const char *s, size_t len,
+                        rf_py_datetime_t *out, rf_pyerr_t *err);
+void rf_py_strptime_free(rf_py_strptime_fmt_t *f);
+
 /* dt.isoformat() (sep 'T'); str(dt) is isoformat with sep ' '; a date gives
  * YYYY-MM-DD. */
 void rf_py_isoformat(const rf_py_datetime_t *dt, char sep, rf_buf_t *out);
