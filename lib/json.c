@@ -21,7 +21,10 @@
 #include "rectify/alloc.h"
 #include "rectify/error.h"
 
-#define RF_JSON_MAX_NUMBER_DIGITS 300
+/* A number's canonical text has at most digits + |exponent| digits; keeping
+ * that under 1000 keeps every canonical form re-parseable and far inside
+ * PostgreSQL numeric's limits. */
+#define RF_JSON_MAX_NUMBER_DIGITS 1000
 #define RF_JSON_MAX_EXPONENT 300
 
 int rf_utf8_valid(const char *str, size_t len) {
@@ -120,7 +123,7 @@ static int check_number(const char *p, size_t len) {
     }
     (void)neg;
   }
-  return 0;
+  return digits + (size_t)exp > RF_JSON_MAX_NUMBER_DIGITS ? -1 : 0;
 }
 
 static int prescan(const char *s, size_t len, int max_depth, scan_t *sc, rf_json_error_t *err) {
@@ -260,7 +263,7 @@ out:
 /* numeric's canonical text for a JSON number token: value = digits * 10^-scale
  * printed with max(scale, 0) fraction digits; no exponent; no negative zero. */
 static void canonical_number(const char *p, size_t len, rf_buf_t *out) {
-  char digits[2 * RF_JSON_MAX_NUMBER_DIGITS + 2];
+  char digits[RF_JSON_MAX_NUMBER_DIGITS + 2];
   size_t nd = 0, i = 0;
   long frac = 0, exp = 0;
   bool neg = false, in_frac = false;
