@@ -17,8 +17,21 @@
  * back with RF_ERECONCILE and must not be acked. On rf_writer_close(), pending
  * flushes that could not be committed are handed back with RF_ECANCELED.
  *
+ * A flush whose rows PostgreSQL refuses as data (SQLSTATE class 22, e.g. a
+ * pk that is not JSON or text that is not valid UTF-8) cannot succeed by
+ * retrying: the writer bisects it, turns only the refused rows into
+ * QUARANTINED outcomes with reason "malformed", detail = PostgreSQL's message,
+ * the raw bytes kept and every other value dropped, and writes the flush.
+ * The flush handed back reflects this (kind, reason, detail changed). A key
+ * that is not valid UTF-8 is replaced by "invalid-utf8-key:<sha256 hex>" the
+ * same way. An outcome whose kind is neither FIXED nor QUARANTINED goes to no
+ * table and so fails reconciliation (RF_ERECONCILE).
+ *
+ * The writer sets each outcome's ts_us (receipt timestamp) when it is 0.
+ *
  * Threads: rf_writer_new/submit/close are called on the loop thread only;
- * done_cb runs on the loop thread.
+ * done_cb runs on the loop thread. The writer thread touches loop state only
+ * through uv_async_send.
  */
 #ifndef RECTIFY_WRITER_H
 #define RECTIFY_WRITER_H
@@ -38,8 +51,9 @@ typedef struct rf_writer_config {
   const unsigned char *audit_key; /* HMAC key for chain links, or NULL for plain SHA-256 */
   size_t audit_key_len;
   const char *heads_file;     /* where chain heads are recorded after each commit, or NULL */
-  size_t max_txn_rows;        /* group pending flushes up to this many rows per transaction */
-  int retry_max_ms;           /* cap of the reconnect backoff */
+  size_t max_txn_rows;        /* group pending flushes up to this many rows per transaction
+                                 (a larger flush still goes alone); 0 = 10000 */
+  int retry_max_ms;           /* cap of the reconnect backoff; 0 = 5000 */
 } rf_writer_config_t;
 
 /* Called on the loop thread. status 0: committed, flush->batch_id set.
@@ -48,10 +62,13 @@ typedef void (*rf_writer_done_cb)(rf_flush_t *flush, int status, void *arg);
 typedef void (*rf_writer_close_cb)(rf_writer_t *w, void *arg);
 
 /* Creates the writer and starts its thread; the thread connects and migrates
- * the schema in the background. Returns 0 or a negative RF_E* code. */
+ * the schema in the background. cfg's strings and key are copied. Returns 0,
+ * RF_EINVAL (no chain id, or one with control characters), RF_ENOMEM, or
+ * RF_EINTERNAL (thread or async handle could not be created). */
 int rf_writer_new(uv_loop_t *loop, const rf_writer_config_t *cfg, rf_writer_done_cb done_cb,
                   void *arg, rf_writer_t **out);
-/* Queues a flush (ownership passes to the writer). RF_ECLOSED after close. */
+/* Queues a flush (ownership passes to the writer on success only). Returns 0,
+ * RF_ECLOSED after close, RF_EINVAL (a row without a key), RF_ENOMEM. */
 int rf_writer_submit(rf_writer_t *w, rf_flush_t *flush);
 /* Rows queued but not yet committed (for backpressure and metrics). */
 size_t rf_writer_pending_rows(const rf_writer_t *w);
@@ -63,8 +80,23 @@ int rf_writer_ready(const rf_writer_t *w);
 void rf_writer_close(rf_writer_t *w, int drain_ms, rf_writer_close_cb close_cb, void *arg);
 
 /* Create or migrate the rectify schema on an open connection (also used by
- * rectifyctl and the tests). Returns 0 or RF_EDB with a message in errbuf. */
+ * rectifyctl and the tests); safe to run concurrently from several processes
+ * (advisory lock). Returns 0 or RF_EDB with a message in errbuf.
+ * Implemented in lib/schema.c. */
 struct pg_conn;
 int rf_schema_migrate(struct pg_conn *conn, char *errbuf, size_t errlen);
+
+/* ---- internal, exposed for the unit tests (lib/writer.c) ---- */
+struct rf_buf;
+/* Appends the COPY text line of o (stored under batch_id) to `staging` or
+ * `quarantine` by o->kind and computes its leaf hash in the same pass.
+ * scratch is working space. 0, RF_ENOMEM, RF_EINVAL (kind neither FIXED nor
+ * QUARANTINED, or no key) or RF_EINTERNAL. */
+int rf__writer_copy_row(const rf_outcome_t *o, const char *batch_id, struct rf_buf *staging,
+                        struct rf_buf *quarantine, struct rf_buf *scratch, unsigned char leaf[32]);
+/* Turns o into a QUARANTINED "malformed" outcome with detail `why`: keeps key,
+ * raw bytes, and source/source_id/table/column when valid UTF-8; drops every
+ * other value. 0 or RF_ENOMEM (o unchanged). */
+int rf__writer_make_malformed(rf_outcome_t *o, const char *why);
 
 #endif
