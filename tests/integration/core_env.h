@@ -37,7 +37,7 @@ typedef struct core_env {
   int runs;
 } core_env_t;
 
-static void env_write_conf(core_env_t *e, const char *instance, const char *extra) {
+static inline void env_write_conf(core_env_t *e, const char *instance, const char *extra) {
   char body[4096];
   snprintf(body, sizeof(body),
            "[daemon]\ninstance_name = %s\nlog_level = info\nstate_dir = %s\n"
@@ -49,7 +49,7 @@ static void env_write_conf(core_env_t *e, const char *instance, const char *extr
   assert_int_equal(rf_h_write_file(e->conf, body), 0);
 }
 
-static void env_start(core_env_t *e, const char *extra_conf) {
+static inline void env_start(core_env_t *e, const char *extra_conf) {
   memset(e, 0, sizeof(*e));
   e->dir = rf_h_tmpdir("rf-core");
   assert_non_null(e->dir);
@@ -63,7 +63,7 @@ static void env_start(core_env_t *e, const char *extra_conf) {
   assert_non_null(e->db);
 }
 
-static void env_stop(core_env_t *e) {
+static inline void env_stop(core_env_t *e) {
   if (e->daemon.pid) {
     rf_h_signal(&e->daemon, SIGKILL);
     int st;
@@ -78,7 +78,7 @@ static void env_stop(core_env_t *e) {
   free(e->dir);
 }
 
-static void daemon_start(core_env_t *e) {
+static inline void daemon_start(core_env_t *e) {
   char bin[600];
   snprintf(bin, sizeof(bin), "%s/rectifyd", rf_h_bin_dir());
   snprintf(e->log, sizeof(e->log), "%s/rectifyd.%d.log", e->dir, ++e->runs);
@@ -87,7 +87,7 @@ static void daemon_start(core_env_t *e) {
 }
 
 /* Sends sig and waits; returns the exit code (or 128+signal). */
-static int daemon_stop(core_env_t *e, int sig, int timeout_ms) {
+static inline int daemon_stop(core_env_t *e, int sig, int timeout_ms) {
   int st = 0;
   rf_h_signal(&e->daemon, sig);
   if (rf_h_wait(&e->daemon, timeout_ms, &st) < 0) {
@@ -101,7 +101,7 @@ static int daemon_stop(core_env_t *e, int sig, int timeout_ms) {
 }
 
 /* XADD one payload; copies the entry id into id (>= 64 bytes) when given. */
-static void xadd(core_env_t *e, const void *data, size_t len, char *id) {
+static inline void xadd(core_env_t *e, const void *data, size_t len, char *id) {
   const char *argv[] = {"XADD", STREAM, "*", "payload", data};
   size_t lens[] = {4, strlen(STREAM), 1, 7, len};
   redisReply *r = redisCommandArgv(e->rc, 5, argv, lens);
@@ -113,7 +113,7 @@ static void xadd(core_env_t *e, const void *data, size_t len, char *id) {
 }
 
 /* A valid message; families vary the shape of the bad value. */
-static void make_msg(char *buf, size_t n, long i, const char *id_prefix) {
+static inline void make_msg(char *buf, size_t n, long i, const char *id_prefix) {
   static const char *const tables[][2] = {{"orders", "order_date"}, {"products", "weight"},
                                           {"customers", "email"}};
   const char *t = tables[i % 3][0], *c = tables[i % 3][1];
@@ -132,7 +132,7 @@ static void make_msg(char *buf, size_t n, long i, const char *id_prefix) {
            id_prefix, i, t, c, i, value, i);
 }
 
-static void produce(core_env_t *e, long from, long to, const char *id_prefix) {
+static inline void produce(core_env_t *e, long from, long to, const char *id_prefix) {
   char buf[512];
   for (long i = from; i < to; i += 500) {
     long end = i + 500 < to ? i + 500 : to;
@@ -149,17 +149,17 @@ static void produce(core_env_t *e, long from, long to, const char *id_prefix) {
   }
 }
 
-static long long sql_ll(core_env_t *e, const char *sql) {
+static inline long long sql_ll(core_env_t *e, const char *sql) {
   return rf_h_pg_scalar(e->db, sql);
 }
 
-static long long received_total(core_env_t *e) {
+static inline long long received_total(core_env_t *e) {
   /* Before rectifyd has migrated, the table does not exist yet: count 0. */
   long long n = sql_ll(e, "SELECT coalesce(sum(received), 0) FROM rectify.batches");
   return n < 0 ? 0 : n;
 }
 
-static long long redis_ll(core_env_t *e, const char *fmt, ...) {
+static inline long long redis_ll(core_env_t *e, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   redisReply *r = redisvCommand(e->rc, fmt, ap);
@@ -174,12 +174,12 @@ static long long redis_ll(core_env_t *e, const char *fmt, ...) {
   return v;
 }
 
-static long long pending_count(core_env_t *e) {
+static inline long long pending_count(core_env_t *e) {
   return redis_ll(e, "XPENDING %s %s", STREAM, GROUP);
 }
 
 /* Entries not yet delivered to the group (XINFO GROUPS lag, Redis >= 7). */
-static long long group_lag(core_env_t *e) {
+static inline long long group_lag(core_env_t *e) {
   redisReply *r = redisCommand(e->rc, "XINFO GROUPS %s", STREAM);
   long long lag = -1;
   if (r && r->type == REDIS_REPLY_ARRAY && r->elements > 0) {
@@ -197,12 +197,12 @@ typedef struct until_done {
   long long n;
 } until_done_t;
 
-static bool all_done(void *arg) {
+static inline bool all_done(void *arg) {
   until_done_t *u = arg;
   return received_total(u->e) >= u->n && pending_count(u->e) == 0 && group_lag(u->e) == 0;
 }
 
-static void wait_all_done(core_env_t *e, long long n, int timeout_ms) {
+static inline void wait_all_done(core_env_t *e, long long n, int timeout_ms) {
   until_done_t u = {e, n};
   if (!rf_h_wait_until(all_done, &u, timeout_ms)) {
     char cmd[700];
@@ -214,7 +214,7 @@ static void wait_all_done(core_env_t *e, long long n, int timeout_ms) {
   }
 }
 
-static int audit_verify(core_env_t *e, char **out) {
+static inline int audit_verify(core_env_t *e, char **out) {
   char cmd[1400];
   snprintf(cmd, sizeof(cmd), "%s/rectifyctl audit verify --config %s 2>&1", rf_h_bin_dir(),
            e->conf);
@@ -223,7 +223,7 @@ static int audit_verify(core_env_t *e, char **out) {
 
 /* Every message sent has exactly one outcome; every batch balances; nothing
  * is pending; the chains verify. */
-static void check_accounting(core_env_t *e, long long sent) {
+static inline void check_accounting(core_env_t *e, long long sent) {
   assert_int_equal(received_total(e), sent);
   assert_int_equal(sql_ll(e, "SELECT count(*) FROM rectify.batches WHERE received <> fixed + "
                              "quarantined"), 0);
