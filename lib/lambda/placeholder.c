@@ -1,3 +1,0 @@
-/* Until the lambda language lands: keeps rectify_lambda non-empty. */
-int rf__lambda_placeholder(void);
-int rf__lambda_placeholder(void) { return 0; }

@@ -1,0 +1,215 @@
+/* ucd.c - Unicode character properties and case mapping, from ICU.
+ *
+ * CPython answers str.isalpha(), .upper(), ... from its own copy of the
+ * Unicode database; rectify asks ICU (libicu, Debian's libicu-dev) for the same
+ * properties instead of carrying tables. The predicates below are CPython's
+ * definitions (Objects/unicodectype.c, Tools/unicode/makeunicodedata.py)
+ * expressed in ICU properties. ICU 72 implements Unicode 15.0 and CPython 3.11
+ * Unicode 14.0: code points first assigned in 15.0 may differ.
+ */
+#include <string.h>
+#include <unicode/uchar.h>
+#include <unicode/ustring.h>
+
+#include "lambda_int.h"
+
+bool rf__u_isspace(uint32_t cp) {
+  if (cp < 128)
+    return cp == ' ' || (cp >= 9 && cp <= 13) || (cp >= 0x1c && cp <= 0x1f);
+  int bidi = u_charDirection((UChar32)cp);
+  return u_charType((UChar32)cp) == U_SPACE_SEPARATOR || bidi == U_WHITE_SPACE_NEUTRAL ||
+         bidi == U_BLOCK_SEPARATOR || bidi == U_SEGMENT_SEPARATOR;
+}
+
+bool rf__u_isalpha(uint32_t cp) {
+  if (cp < 128)
+    return (cp | 0x20) >= 'a' && (cp | 0x20) <= 'z';
+  int t = u_charType((UChar32)cp);
+  return t == U_UPPERCASE_LETTER || t == U_LOWERCASE_LETTER || t == U_TITLECASE_LETTER ||
+         t == U_MODIFIER_LETTER || t == U_OTHER_LETTER;
+}
+
+static int numeric_type(uint32_t cp) {
+  return u_getIntPropertyValue((UChar32)cp, UCHAR_NUMERIC_TYPE);
+}
+
+bool rf__u_isdecimal(uint32_t cp) {
+  if (cp < 128)
+    return cp >= '0' && cp <= '9';
+  return numeric_type(cp) == U_NT_DECIMAL;
+}
+
+bool rf__u_isdigit(uint32_t cp) {
+  if (cp < 128)
+    return cp >= '0' && cp <= '9';
+  int t = numeric_type(cp);
+  return t == U_NT_DECIMAL || t == U_NT_DIGIT;
+}
+
+bool rf__u_isnumeric(uint32_t cp) {
+  if (cp < 128)
+    return cp >= '0' && cp <= '9';
+  int t = numeric_type(cp);
+  return t == U_NT_DECIMAL || t == U_NT_DIGIT || t == U_NT_NUMERIC;
+}
+
+int rf__u_decimal(uint32_t cp) {
+  if (cp < 128)
+    return cp >= '0' && cp <= '9' ? (int)(cp - '0') : -1;
+  if (numeric_type(cp) != U_NT_DECIMAL)
+    return -1;
+  return u_charDigitValue((UChar32)cp);
+}
+
+bool rf__u_isprintable(uint32_t cp) {
+  if (cp < 128)
+    return cp >= 0x20 && cp < 0x7f;
+  switch (u_charType((UChar32)cp)) {
+  case U_CONTROL_CHAR:
+  case U_FORMAT_CHAR:
+  case U_SURROGATE:
+  case U_PRIVATE_USE_CHAR:
+  case U_UNASSIGNED:
+  case U_LINE_SEPARATOR:
+  case U_PARAGRAPH_SEPARATOR:
+  case U_SPACE_SEPARATOR:
+    return false;
+  default:
+    return true;
+  }
+}
+
+bool rf__u_islower(uint32_t cp) {
+  if (cp < 128)
+    return cp >= 'a' && cp <= 'z';
+  return u_hasBinaryProperty((UChar32)cp, UCHAR_LOWERCASE);
+}
+
+bool rf__u_isupper(uint32_t cp) {
+  if (cp < 128)
+    return cp >= 'A' && cp <= 'Z';
+  return u_hasBinaryProperty((UChar32)cp, UCHAR_UPPERCASE);
+}
+
+bool rf__u_istitle(uint32_t cp) {
+  return cp >= 128 && u_charType((UChar32)cp) == U_TITLECASE_LETTER;
+}
+
+bool rf__u_iscased(uint32_t cp) {
+  if (cp < 128)
+    return (cp | 0x20) >= 'a' && (cp | 0x20) <= 'z';
+  return u_hasBinaryProperty((UChar32)cp, UCHAR_CASED);
+}
+
+bool rf__u_iscaseignorable(uint32_t cp) {
+  return u_hasBinaryProperty((UChar32)cp, UCHAR_CASE_IGNORABLE);
+}
+
+bool rf__u_isxidstart(uint32_t cp) {
+  if (cp < 128)
+    return cp == '_' || ((cp | 0x20) >= 'a' && (cp | 0x20) <= 'z');
+  return u_hasBinaryProperty((UChar32)cp, UCHAR_XID_START);
+}
+
+bool rf__u_isxidcontinue(uint32_t cp) {
+  if (cp < 128)
+    return cp == '_' || ((cp | 0x20) >= 'a' && (cp | 0x20) <= 'z') || (cp >= '0' && cp <= '9');
+  return u_hasBinaryProperty((UChar32)cp, UCHAR_XID_CONTINUE);
+}
+
+bool rf__u_islinebreak(uint32_t cp) {
+  switch (cp) {
+  case 0x0A: case 0x0B: case 0x0C: case 0x0D: case 0x1C: case 0x1D: case 0x1E: case 0x85:
+  case 0x2028: case 0x2029:
+    return true;
+  default:
+    return false;
+  }
+}
+
+static void put_utf16(const UChar *u, int32_t n, rf_buf_t *out) {
+  for (int32_t i = 0; i < n;) {
+    UChar32 c;
+    U16_NEXT(u, i, n, c);
+    char tmp[4];
+    int k = rf__utf8_put(tmp, (uint32_t)c);
+    rf_buf_append(out, tmp, (size_t)k);
+  }
+}
+
+void rf__u_map(uint32_t cp, enum rf__case how, rf_buf_t *out) {
+  if (cp < 128) {
+    char ch = (char)cp;
+    if ((how == RF_CASE_UPPER || how == RF_CASE_TITLE) && ch >= 'a' && ch <= 'z')
+      ch = (char)(ch - 32);
+    else if ((how == RF_CASE_LOWER || how == RF_CASE_FOLD) && ch >= 'A' && ch <= 'Z')
+      ch = (char)(ch + 32);
+    rf_buf_putc(out, ch);
+    return;
+  }
+  UChar src[2], dst[8];
+  int32_t sn = 0;
+  U16_APPEND_UNSAFE(src, sn, (UChar32)cp);
+  UErrorCode st = U_ZERO_ERROR;
+  int32_t n;
+  switch (how) {
+  case RF_CASE_UPPER: n = u_strToUpper(dst, 8, src, sn, "", &st); break;
+  case RF_CASE_LOWER: n = u_strToLower(dst, 8, src, sn, "", &st); break;
+  case RF_CASE_TITLE:
+    n = u_strToTitle(dst, 8, src, sn, NULL, "", &st);
+    break;
+  default: n = u_strFoldCase(dst, 8, src, sn, U_FOLD_CASE_DEFAULT, &st); break;
+  }
+  if (U_FAILURE(st) || n > 8) {
+    char tmp[4];
+    int k = rf__utf8_put(tmp, cp);
+    rf_buf_append(out, tmp, (size_t)k);
+    return;
+  }
+  put_utf16(dst, n, out);
+}
+
+/* CPython's handle_capital_sigma */
+void rf__u_lower_at(const uint32_t *cps, size_t n, size_t i, rf_buf_t *out) {
+  if (cps[i] != 0x3A3) {
+    rf__u_map(cps[i], RF_CASE_LOWER, out);
+    return;
+  }
+  size_t j = i;
+  bool before = false, after = false;
+  while (j > 0) {
+    uint32_t c = cps[--j];
+    if (rf__u_iscaseignorable(c))
+      continue;
+    before = rf__u_iscased(c);
+    break;
+  }
+  for (j = i + 1; j < n; j++) {
+    uint32_t c = cps[j];
+    if (rf__u_iscaseignorable(c))
+      continue;
+    after = rf__u_iscased(c);
+    break;
+  }
+  uint32_t r = before && !after ? 0x3C2 : 0x3C3;
+  char tmp[4];
+  int k = rf__utf8_put(tmp, r);
+  rf_buf_append(out, tmp, (size_t)k);
+}
+
+long rf__u_from_name(const char *name, size_t len) {
+  char buf[128];
+  if (len >= sizeof(buf))
+    return -1;
+  memcpy(buf, name, len);
+  buf[len] = '\0';
+  UErrorCode st = U_ZERO_ERROR;
+  UChar32 c = u_charFromName(U_UNICODE_CHAR_NAME, buf, &st);
+  if (U_FAILURE(st) || c < 0) {
+    st = U_ZERO_ERROR;
+    c = u_charFromName(U_CHAR_NAME_ALIAS, buf, &st);
+    if (U_FAILURE(st) || c < 0)
+      return -1;
+  }
+  return c;
+}
