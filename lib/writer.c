@@ -879,9 +879,31 @@ static enum attempt prepare_nodes(rf_writer_t *w, size_t ng) {
       n->is_new = is_new;
       n->order_cap = n->f->n;
     }
-    for (size_t r = 0; r < n->f->n; r++)
-      if (n->f->rows[r].ts_us == 0)
-        n->f->rows[r].ts_us = now;
+    for (size_t r = 0; r < n->f->n; r++) {
+      rf_outcome_t *o = &n->f->rows[r];
+      if (o->ts_us == 0)
+        o->ts_us = now;
+      /* jsonb normalises what it stores; hash exactly what the verifier will
+       * re-derive from it. Text that is not JSON is left for PostgreSQL to
+       * refuse (and the bisection to quarantine as malformed). */
+      char **js[2] = {&o->pk_json, &o->row_json};
+      for (int k = 0; k < 2; k++) {
+        if (*js[k] == NULL)
+          continue;
+        rf_json_error_t jerr;
+        char *c = rf_json_canonicalize(*js[k], strlen(*js[k]), &jerr);
+        if (c == NULL && jerr.status == RF_JSON_NOMEM)
+          return ATT_NOMEM;
+        if (c == NULL)
+          continue;
+        if (strcmp(c, *js[k]) == 0) {
+          rf_free(c);
+        } else {
+          rf_free(*js[k]);
+          *js[k] = c;
+        }
+      }
+    }
     int rc = fix_keys(n->f);
     if (rc)
       return rc == RF_ENOMEM ? ATT_NOMEM : ATT_RETRY;
@@ -1143,6 +1165,16 @@ static void process(rf_writer_t *w, size_t ng) {
 
 static void thread_main(void *arg) {
   rf_writer_t *w = arg;
+  /* Connect and migrate up front, so that readiness means something and the
+   * first flush does not wait for it. */
+  for (;;) {
+    uv_mutex_lock(&w->mu);
+    bool closing = w->closing;
+    uv_mutex_unlock(&w->mu);
+    if (closing || connect_db(w) == 0)
+      break;
+    backoff(w);
+  }
   for (;;) {
     uv_mutex_lock(&w->mu);
     while (w->queue.len == 0 && !w->closing)
