@@ -48,6 +48,16 @@ static const key_t_ keys[] = {
      "crit, err, warn, notice, info or debug. Row values are logged only at debug."},
     {"daemon", "state_dir", T_STR, "/var/lib/rectify", 0, 0, OFF(state_dir),
      "Directory for local state (the audit chain heads file)."},
+    {"daemon", "source", T_STR, "redis", 0, 0, OFF(source),
+     "Where NEEDS_AI messages come from: redis or kafka."},
+    {"daemon", "http_listen", T_STR, "127.0.0.1:9187", 0, 0, OFF(http_listen),
+     "Address:port of /metrics, /healthz and /readyz. Must be a loopback address. Empty: "
+     "no HTTP endpoint."},
+    {"daemon", "alert_webhook_url", T_STR, "", 0, 0, OFF(alert_webhook_url),
+     "Sev-1 events (a reconciliation mismatch, a failed audit append) are POSTed here as "
+     "JSON. Empty: logged only."},
+    {"daemon", "alert_retries", T_INT, "5", 0, 100, OFF(alert_retries),
+     "How often a failed alert POST is retried (exponential backoff)."},
 
     {"redis", "host", T_STR, "127.0.0.1", 0, 0, OFF(redis_host), "Redis server address."},
     {"redis", "port", T_INT, "6379", 1, 65535, OFF(redis_port), "Redis server port."},
@@ -66,6 +76,21 @@ static const key_t_ keys[] = {
      "Entries asked for per XREADGROUP."},
     {"redis", "block_ms", T_INT, "1000", 1, 60000, OFF(redis_block_ms),
      "XREADGROUP BLOCK timeout in milliseconds."},
+    {"redis", "claim_idle_ms", T_INT, "60000", 100, 86400000, OFF(redis_claim_idle_ms),
+     "Entries idle this long in another consumer's pending list (a dead instance) are "
+     "taken over with XAUTOCLAIM."},
+    {"redis", "claim_interval_ms", T_INT, "5000", 100, 3600000, OFF(redis_claim_interval_ms),
+     "How often to look for such entries."},
+    {"redis", "max_deliveries", T_INT, "5", 1, 1000, OFF(max_deliveries),
+     "A message delivered more often than this without an outcome is quarantined as "
+     "`poison`."},
+
+    {"kafka", "brokers", T_STR, "127.0.0.1:9092", 0, 0, OFF(kafka_brokers),
+     "bootstrap.servers of the Kafka cluster. Any other librdkafka property can be set in "
+     "this section by its own name (e.g. security.protocol = SASL_SSL); "
+     "enable.auto.commit is always false."},
+    {"kafka", "topic", T_STR, "needs_ai", 0, 0, OFF(kafka_topic), "Topic to consume."},
+    {"kafka", "group", T_STR, "rectify", 0, 0, OFF(kafka_group), "Consumer group id."},
 
     {"postgres", "conninfo", T_STR, "host=127.0.0.1 dbname=rectify", 0, 0, OFF(pg_conninfo),
      "libpq connection string, without the password."},
@@ -335,6 +360,29 @@ static int set_contract_key(load_ctx_t *ctx, const char *name, const char *value
   return 1;
 }
 
+static int add_kafka_prop(load_ctx_t *ctx, const char *name, const char *value) {
+  rf_config_t *cfg = ctx->cfg;
+  if (strcmp(name, "enable.auto.commit") == 0 || strcmp(name, "group.id") == 0 ||
+      strcmp(name, "bootstrap.servers") == 0)
+    return fail(ctx, "%s: set by rectify (use `group` and `brokers`; auto commit is always off)",
+                name);
+  for (size_t i = 0; i < cfg->n_kafka_props; i++)
+    if (strcmp(cfg->kafka_props[i].name, name) == 0)
+      return fail(ctx, "duplicate key '%s' in [kafka]", name);
+  rf_config_prop_t *p = rf_realloc(cfg->kafka_props, (cfg->n_kafka_props + 1) * sizeof(*p));
+  if (p == NULL)
+    return fail(ctx, "out of memory");
+  cfg->kafka_props = p;
+  p = &cfg->kafka_props[cfg->n_kafka_props];
+  p->name = rf_strdup(name);
+  p->value = rf_strdup(value);
+  p->line = ctx->line;
+  cfg->n_kafka_props++;
+  if (p->name == NULL || p->value == NULL)
+    return fail(ctx, "out of memory");
+  return 1;
+}
+
 static int handler(void *user, const char *section, const char *name, const char *value) {
   load_ctx_t *ctx = user;
   if (ctx->error_line)
@@ -350,6 +398,8 @@ static int handler(void *user, const char *section, const char *name, const char
     return 1;
   if (ctx->cur)
     return set_contract_key(ctx, name, value);
+  if (strcmp(section, "kafka") == 0 && strchr(name, '.') != NULL)
+    return add_kafka_prop(ctx, name, value);
   bool known_section = false;
   for (size_t i = 0; i < NKEYS; i++) {
     if (strcmp(keys[i].section, section) != 0)
@@ -409,6 +459,15 @@ static int finish(load_ctx_t *ctx) {
   if (cfg->instance_name[0] == '\0' || strpbrk(cfg->instance_name, " \t:/"))
     return fail(ctx, "instance_name '%s' must be non-empty without spaces, ':' or '/'",
                 cfg->instance_name);
+  if (strcmp(cfg->source, "redis") != 0 && strcmp(cfg->source, "kafka") != 0)
+    return fail(ctx, "source '%s': expected redis or kafka", cfg->source);
+  if (cfg->http_listen[0]) {
+    const char *colon = strrchr(cfg->http_listen, ':');
+    char *end;
+    long port = colon ? strtol(colon + 1, &end, 10) : 0;
+    if (colon == NULL || *end != '\0' || port < 1 || port > 65535)
+      return fail(ctx, "http_listen '%s': expected ADDRESS:PORT", cfg->http_listen);
+  }
   if (cfg->redis_consumer == NULL && (cfg->redis_consumer = rf_strdup(cfg->instance_name)) == NULL)
     return fail(ctx, "out of memory");
   if (cfg->heads_file == NULL) {
@@ -512,6 +571,11 @@ void rf_config_free(rf_config_t *cfg) {
   for (size_t i = 0; i < cfg->n_contracts; i++)
     contract_free(&cfg->contracts[i]);
   rf_free(cfg->contracts);
+  for (size_t i = 0; i < cfg->n_kafka_props; i++) {
+    rf_free(cfg->kafka_props[i].name);
+    rf_free(cfg->kafka_props[i].value);
+  }
+  rf_free(cfg->kafka_props);
   rf_free(cfg->path);
   rf_free(cfg);
 }

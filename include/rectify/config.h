@@ -34,12 +34,23 @@ typedef struct rf_contract {
   int line;          /* where the section starts */
 } rf_contract_t;
 
+/* A librdkafka property passed through from [kafka] (any key with a dot). */
+typedef struct rf_config_prop {
+  char *name;
+  char *value;
+  int line;
+} rf_config_prop_t;
+
 typedef struct rf_config {
   char *path;
   /* [daemon] */
   char *instance_name;     /* default: the host name */
   int log_level;
   char *state_dir;
+  char *source;            /* "redis" or "kafka" */
+  char *http_listen;       /* "127.0.0.1:9187"; empty: no HTTP endpoint */
+  char *alert_webhook_url; /* Sev-1 alerts are POSTed here; empty: none */
+  int alert_retries;
   /* [redis] */
   char *redis_host;
   int redis_port;
@@ -50,6 +61,15 @@ typedef struct rf_config {
   char *redis_field;       /* the entry field holding the JSON message */
   int redis_read_count;
   int redis_block_ms;
+  int redis_claim_idle_ms;     /* XAUTOCLAIM entries idle this long in other consumers */
+  int redis_claim_interval_ms; /* how often to look for them */
+  int max_deliveries;          /* after this many deliveries a message is `poison` */
+  /* [kafka] */
+  char *kafka_brokers;
+  char *kafka_topic;
+  char *kafka_group;
+  rf_config_prop_t *kafka_props;
+  size_t n_kafka_props;
   /* [postgres] */
   char *pg_conninfo;
   char *pg_password_file;

@@ -40,7 +40,7 @@ typedef struct core_env {
 static inline void env_write_conf(core_env_t *e, const char *instance, const char *extra) {
   char body[4096];
   snprintf(body, sizeof(body),
-           "[daemon]\ninstance_name = %s\nlog_level = info\nstate_dir = %s\n"
+           "[daemon]\ninstance_name = %s\nlog_level = info\nstate_dir = %s\nhttp_listen =\n"
            "[redis]\nhost = 127.0.0.1\nport = %d\nstream = " STREAM "\ngroup = " GROUP "\n"
            "block_ms = 200\n"
            "[postgres]\nconninfo = %s\n"
