@@ -14,6 +14,7 @@
  */
 #include "rectify/pipeline.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +71,8 @@ struct rf_pipeline {
   int handles_open;
   rf_pipeline_drain_cb drain_cb;
   void *drain_arg;
+  rf_pipeline_sev1_cb sev1_cb;
+  void *sev1_arg;
   char *password;
   unsigned char *audit_key;
   size_t audit_key_len;
@@ -94,6 +97,19 @@ typedef struct cluster_call {
 } cluster_call_t;
 
 static void check_drained(rf_pipeline_t *p);
+
+const char *const rf_pipeline_reasons[] = {
+    RF_REASON_MALFORMED,         RF_REASON_OVERSIZE,        RF_REASON_INVALID_UTF8,
+    RF_REASON_NO_FIX,            RF_REASON_POISON,          RF_REASON_LOW_CONFIDENCE,
+    RF_REASON_FAILED_VALIDATION, RF_REASON_APPLY_ERROR,     RF_REASON_INVALID_OUTPUT,
+    RF_REASON_MODEL_UNAVAILABLE, "other",                   NULL};
+
+static void count_reason(rf_pipeline_t *p, const char *reason) {
+  size_t i = 0;
+  while (rf_pipeline_reasons[i + 1] && strcmp(rf_pipeline_reasons[i], reason) != 0)
+    i++;
+  p->stats.quarantined_by_reason[i]++;
+}
 
 static uint64_t now_ms(rf_pipeline_t *p) { return uv_now(p->loop); }
 
@@ -232,6 +248,12 @@ static void on_written(rf_flush_t *f, int status, void *arg) {
       p->sev1 = true;
       rf_log(RF_LOG_CRIT, "pipeline", "SEV-1 reconciliation failed rows=%zu source=%s; "
              "acknowledging stops until an operator restarts the daemon", f->n, f->source);
+      if (p->sev1_cb) {
+        char what[256];
+        snprintf(what, sizeof(what), "reconciliation failed for a batch of %zu rows from %s",
+                 f->n, f->source);
+        p->sev1_cb(p, what, p->sev1_arg);
+      }
       update_backpressure(p);
       /* The messages stay held (never acked) so nothing more is read. */
       rf_flush_free(f);
@@ -253,8 +275,10 @@ static void on_written(rf_flush_t *f, int status, void *arg) {
       p->stats.duplicates++;
     else if (o->kind == RF_OUTCOME_FIXED)
       p->stats.fixed++;
-    else
+    else {
       p->stats.quarantined++;
+      count_reason(p, o->reason ? o->reason : "other");
+    }
   }
   p->stats.committed += f->n - f->n_duplicates;
   if (p->sev1) {
@@ -704,4 +728,56 @@ void rf_pipeline_free(rf_pipeline_t *p) {
   rf_free(p);
 }
 
-void rf_pipeline_get_stats(const rf_pipeline_t *p, rf_pipeline_stats_t *out) { *out = p->stats; }
+void rf_pipeline_get_stats(const rf_pipeline_t *p, rf_pipeline_stats_t *out) {
+  *out = p->stats;
+  uint64_t rows = 0;
+  for (const window_t *w = p->windows; w; w = w->hh.next)
+    rows += w->n;
+  out->window_rows = rows;
+  out->writer_pending_rows = p->writer ? rf_writer_pending_rows(p->writer) : 0;
+}
+
+void rf_pipeline_on_sev1(rf_pipeline_t *p, rf_pipeline_sev1_cb cb, void *arg) {
+  p->sev1_cb = cb;
+  p->sev1_arg = arg;
+}
+
+int rf_pipeline_reload(rf_pipeline_t *p, const rf_config_t *cfg) {
+  const rf_config_t *old = p->cfg;
+  int kept = 0;
+  /* What a running pipeline cannot change: its connections and identity. */
+  static const struct {
+    const char *name;
+    size_t off;
+  } fixed[] = {
+      {"daemon.instance_name", offsetof(rf_config_t, instance_name)},
+      {"daemon.source", offsetof(rf_config_t, source)},
+      {"redis.host", offsetof(rf_config_t, redis_host)},
+      {"redis.stream", offsetof(rf_config_t, redis_stream)},
+      {"redis.group", offsetof(rf_config_t, redis_group)},
+      {"redis.consumer", offsetof(rf_config_t, redis_consumer)},
+      {"postgres.conninfo", offsetof(rf_config_t, pg_conninfo)},
+      {"audit.key_file", offsetof(rf_config_t, audit_key_file)},
+      {"kafka.brokers", offsetof(rf_config_t, kafka_brokers)},
+      {"kafka.topic", offsetof(rf_config_t, kafka_topic)},
+  };
+  for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+    const char *a = *(char *const *)((const char *)old + fixed[i].off);
+    const char *b = *(char *const *)((const char *)cfg + fixed[i].off);
+    if (strcmp(a, b) != 0) {
+      rf_log(RF_LOG_WARN, "pipeline", "reload: %s cannot change while running (restart to "
+             "apply) old=\"%s\" new=\"%s\"", fixed[i].name, a, b);
+      kept++;
+    }
+  }
+  if (old->redis_port != cfg->redis_port) {
+    rf_log(RF_LOG_WARN, "pipeline", "reload: redis.port cannot change while running");
+    kept++;
+  }
+  p->cfg = cfg;
+  rf_intake_opts_from_config(&p->intake, cfg);
+  rf_log(RF_LOG_NOTICE, "pipeline", "reloaded window_ms=%d window_max_rows=%d "
+         "max_inflight_rows=%d contracts=%zu not_applied=%d", cfg->window_ms,
+         cfg->window_max_rows, cfg->max_inflight_rows, cfg->n_contracts, kept);
+  return kept;
+}

@@ -39,7 +39,28 @@ typedef struct rf_pipeline_stats {
   uint64_t reconcile_failures;
   uint64_t inflight;    /* held: received, not yet acknowledged */
   uint64_t windows_open;
+  uint64_t window_rows; /* rows in open windows */
+  uint64_t writer_pending_rows; /* rows handed to the writer, not yet committed */
+  /* Committed quarantine outcomes by reason, in the order of rf_pipeline_reasons. */
+  uint64_t quarantined_by_reason[16];
 } rf_pipeline_stats_t;
+
+/* The quarantine reasons counted in quarantined_by_reason (NULL-terminated);
+ * reasons not listed are counted under the last entry, "other". */
+extern const char *const rf_pipeline_reasons[];
+
+/* Called on the loop thread for every Sev-1 event (a reconciliation mismatch):
+ * what happened, in one line. The daemon logs, counts and alerts. */
+typedef void (*rf_pipeline_sev1_cb)(rf_pipeline_t *p, const char *what, void *arg);
+void rf_pipeline_on_sev1(rf_pipeline_t *p, rf_pipeline_sev1_cb cb, void *arg);
+
+/* Swaps in a new configuration (SIGHUP): window settings, limits and column
+ * contracts apply to windows opened from now on. cfg is borrowed and must
+ * outlive the pipeline (the daemon keeps every loaded config until exit,
+ * because flushes in progress still point into the old one). Sources and the
+ * database connection are not changed: rf_pipeline_reload logs which keys it
+ * could not apply and returns how many those were. */
+int rf_pipeline_reload(rf_pipeline_t *p, const rf_config_t *cfg);
 
 typedef void (*rf_pipeline_drain_cb)(rf_pipeline_t *p, int status, void *arg);
 
