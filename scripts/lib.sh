@@ -73,12 +73,12 @@ rf_pg_bindir() {
   local d
   if [[ -n ${RF_PG_BINDIR:-} ]]; then
     echo "$RF_PG_BINDIR"
-    return
+    return 0
   fi
   d=$(pg_config --bindir 2>/dev/null || true)
   if [[ -n $d && -x $d/initdb ]]; then
     echo "$d"
-    return
+    return 0
   fi
   d=$(printf "%s\n" /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
   [[ -n $d && -x $d/initdb ]] || rf_die "PostgreSQL server binaries not found (install postgresql)"
