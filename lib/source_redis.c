@@ -497,7 +497,13 @@ static void src_close(rf_source_t *base, rf_source_close_cb cb, void *arg) {
   maybe_closed(s);
 }
 
+static int src_ready(const rf_source_t *base) {
+  const redis_src_t *s = base->impl;
+  return s->rd.ready && s->cmd.ready;
+}
+
 static const rf_source_ops_t redis_ops = {
+    .ready = src_ready,
     .kind = "redis",
     .start = src_start,
     .pause = src_pause,

@@ -43,6 +43,8 @@ typedef struct rf_source_ops {
   /* Stops reading; delivers nothing more; closes once outstanding acks are
    * answered (or failed), then calls cb. The source is freed after cb. */
   void (*close)(rf_source_t *s, rf_source_close_cb cb, void *arg);
+  /* Optional: 1 when connected and consuming (for /readyz); NULL means always 1. */
+  int (*ready)(const rf_source_t *s);
 } rf_source_ops_t;
 
 struct rf_source {
