@@ -13,6 +13,7 @@
  * actions) rejects UPDATE, DELETE and TRUNCATE with a statement trigger;
  * only `fixes` is mutable (hits, last use, revocation).
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,16 +162,30 @@ int rf_schema_migrate(PGconn *conn, char *errbuf, size_t errlen) {
     goto out;
   /* Serialises concurrent migrations; released by COMMIT or ROLLBACK. */
   rc = exec_ok(conn, "SELECT pg_advisory_xact_lock(" RF_SCHEMA_LOCK_KEY ")", errbuf, errlen);
-  if (rc == 0)
-    rc = exec_ok(conn, "CREATE SCHEMA IF NOT EXISTS rectify", errbuf, errlen);
-  if (rc == 0)
-    rc = exec_ok(conn,
-                 "CREATE TABLE IF NOT EXISTS rectify.schema_migrations ("
-                 "  version integer PRIMARY KEY, name text NOT NULL,"
-                 "  applied_at timestamptz NOT NULL DEFAULT now())",
-                 errbuf, errlen);
   if (rc)
     goto out;
+  /* DDL only when needed, so that a role with INSERT/SELECT only (see
+   * docs/audit.md) can start against a migrated database. */
+  res = PQexec(conn, "SELECT to_regclass('rectify.schema_migrations') IS NULL");
+  if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+    rf_pg_errmsg(conn, res, errbuf, errlen);
+    rc = RF_EDB;
+    goto out;
+  }
+  bool fresh = PQgetvalue(res, 0, 0)[0] == 't';
+  PQclear(res);
+  res = NULL;
+  if (fresh) {
+    rc = exec_ok(conn, "CREATE SCHEMA IF NOT EXISTS rectify", errbuf, errlen);
+    if (rc == 0)
+      rc = exec_ok(conn,
+                   "CREATE TABLE rectify.schema_migrations ("
+                   "  version integer PRIMARY KEY, name text NOT NULL,"
+                   "  applied_at timestamptz NOT NULL DEFAULT now())",
+                   errbuf, errlen);
+    if (rc)
+      goto out;
+  }
   res = PQexec(conn, "SELECT coalesce(max(version), 0) FROM rectify.schema_migrations");
   if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
     rf_pg_errmsg(conn, res, errbuf, errlen);
