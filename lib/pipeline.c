@@ -281,6 +281,9 @@ static void on_written(rf_flush_t *f, int status, void *arg) {
     }
   }
   p->stats.committed += f->n - f->n_duplicates;
+  const char *seq = f->batch_id ? strrchr(f->batch_id, ':') : NULL;
+  if (seq)
+    p->stats.chain_seq = strtoull(seq + 1, NULL, 10);
   if (p->sev1) {
     rf_flush_free(f);
     return;
@@ -735,6 +738,10 @@ void rf_pipeline_get_stats(const rf_pipeline_t *p, rf_pipeline_stats_t *out) {
     rows += w->n;
   out->window_rows = rows;
   out->writer_pending_rows = p->writer ? rf_writer_pending_rows(p->writer) : 0;
+  out->db_ready = p->writer && rf_writer_ready(p->writer);
+  out->source_ready = p->source && !p->source_closing &&
+                      (p->source->ops->ready == NULL || p->source->ops->ready(p->source));
+  out->draining = p->draining;
 }
 
 void rf_pipeline_on_sev1(rf_pipeline_t *p, rf_pipeline_sev1_cb cb, void *arg) {

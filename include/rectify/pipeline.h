@@ -20,6 +20,7 @@
 #ifndef RECTIFY_PIPELINE_H
 #define RECTIFY_PIPELINE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -41,6 +42,10 @@ typedef struct rf_pipeline_stats {
   uint64_t windows_open;
   uint64_t window_rows; /* rows in open windows */
   uint64_t writer_pending_rows; /* rows handed to the writer, not yet committed */
+  uint64_t chain_seq;   /* seq of the last audit chain entry this writer committed */
+  bool source_ready;    /* the source is connected and consuming */
+  bool db_ready;        /* the writer is connected and the schema migrated */
+  bool draining;
   /* Committed quarantine outcomes by reason, in the order of rf_pipeline_reasons. */
   uint64_t quarantined_by_reason[16];
 } rf_pipeline_stats_t;
