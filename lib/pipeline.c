@@ -534,9 +534,11 @@ static void on_msgs(rf_source_t *s, const rf_msg_t *msgs, size_t n, void *arg) {
     w->rows[w->n++] = a;
     p->stats.received++;
     p->stats.inflight++;
-    if (w->n >= (size_t)p->cfg->window_max_rows || p->draining)
+    if (w->n >= (size_t)p->cfg->window_max_rows)
       window_flush(p, w);
   }
+  if (p->draining) /* what was on its way when the drain began: one batch per window */
+    flush_all(p, false);
   update_backpressure(p);
 }
 
