@@ -51,17 +51,10 @@ void rf__log_write(int level, const char *module, const char *fmt, ...) {
   size_t off = 0;
   int n;
 
-  if (use_journal_prefix) {
+  if (use_journal_prefix)
     n = snprintf(line, sizeof(line), "<%d>%s %s: ", level, rf_log_level_name(level), module);
-  } else {
-    struct timeval tv;
-    struct tm tm;
-    gettimeofday(&tv, NULL);
-    gmtime_r(&tv.tv_sec, &tm);
-    n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s %s: ",
-                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                 tm.tm_sec, (long)(tv.tv_usec / 1000), rf_log_level_name(level), module);
-  }
+  else
+    n = snprintf(line, sizeof(line), "%s %s: ", rf_log_level_name(level), module);
   if (n > 0)
     off = (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
 
@@ -71,6 +64,19 @@ void rf__log_write(int level, const char *module, const char *fmt, ...) {
   va_end(ap);
   if (n > 0)
     off += (size_t)n < sizeof(line) - off ? (size_t)n : sizeof(line) - off - 1;
+
+  if (!use_journal_prefix && off < sizeof(line) - 40) {
+    /* journald stamps its own lines; elsewhere the time is the last field. */
+    struct timeval tv;
+    struct tm tm;
+    gettimeofday(&tv, NULL);
+    gmtime_r(&tv.tv_sec, &tm);
+    n = snprintf(line + off, sizeof(line) - off, " ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
+                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                 (long)(tv.tv_usec / 1000));
+    if (n > 0)
+      off += (size_t)n;
+  }
 
   /* One event, one line: fold embedded newlines. */
   for (size_t i = 0; i < off; i++)

@@ -2,10 +2,10 @@
  *
  *   rf_log(RF_LOG_INFO, "writer", "batch committed batch=%s rows=%d", id, n);
  *
- * prints, on stderr (journald takes it from there):
+ * prints, on stderr (journald takes it from there), level and module first:
  *
- *   <6>INFO writer: batch committed batch=... rows=...      (under systemd)
- *   2026-11-28T08:39:33.123Z INFO writer: batch committed ... (on a terminal)
+ *   <6>INFO writer: batch committed batch=... rows=...           (under systemd)
+ *   INFO writer: batch committed batch=... rows=... ts=2026-...Z (elsewhere)
  *
  * The level test happens before any formatting. Row values are logged only at
  * DEBUG. The logger is thread-safe; a line is written with one write(2).
