@@ -105,7 +105,7 @@ static int open_ctx(const audit_args_t *a, audit_ctx_t *ctx) {
       fprintf(stderr, "rectifyctl audit: %s\n", err);
       goto out;
     }
-    if (cfg->pg_password_file && a->db == NULL) {
+    if (cfg->pg_password_file && cfg->pg_password_file[0] && a->db == NULL) {
       password = rf_config_read_secret(cfg->pg_password_file, NULL, err, sizeof(err));
       if (password == NULL) {
         fprintf(stderr, "rectifyctl audit: %s\n", err);
@@ -114,7 +114,7 @@ static int open_ctx(const audit_args_t *a, audit_ctx_t *ctx) {
     }
   }
   const char *key_file = a->key_file ? a->key_file : cfg ? cfg->audit_key_file : NULL;
-  if (key_file) {
+  if (key_file && key_file[0]) { /* "" in the config means no key */
     char *k = rf_config_read_secret(key_file, &ctx->keylen, err, sizeof(err));
     if (k == NULL) {
       fprintf(stderr, "rectifyctl audit: %s\n", err);
