@@ -5,8 +5,7 @@
  * what PostgreSQL gives back. So the format is fixed, versioned ("v"), and
  * independent of any library's choices: a JSON object with the keys always in
  * the order below, strings escaped by rf_buf_json_str(), absent values as
- * null, integers in decimal and the confidence in its shortest round-trip
- * form. docs/audit.md lists the fields.
+ * null, integers in decimal and the confidence in an exact round-trip form. docs/audit.md lists the fields.
  */
 #include "rectify/receipt.h"
 
@@ -27,8 +26,11 @@ void rf_receipt_put_double(rf_buf_t *out, double d) {
     rf_buf_puts(out, d < 0 ? "-Infinity" : "Infinity");
     return;
   }
+  /* "%.15g" when it reads back exactly (for values that have a shorter exact
+   * form, %g then prints that form: trailing zeros are dropped), else "%.16g",
+   * else "%.17g" (always exact). Deterministic, and cheap for the common case. */
   char tmp[40];
-  for (int prec = 1; prec <= 17; prec++) {
+  for (int prec = 15; prec <= 17; prec++) {
     snprintf(tmp, sizeof(tmp), "%.*g", prec, d);
     if (strtod(tmp, NULL) == d)
       break;

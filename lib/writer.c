@@ -427,7 +427,7 @@ int rf__writer_copy_row(const rf_outcome_t *o, const char *batch_id, rf_buf_t *s
   if (fixed) {
     rf_pg_copy_bytea(b, raw_digest, RF_SHA256_LEN);
   } else {
-    rf_pg_copy_text(b, o->reason ? o->reason : RF_REASON_NO_FIX);
+    rf_pg_copy_text(b, o->reason); /* never NULL here: see prepare_nodes() */
     TAB;
     rf_pg_copy_text(b, o->detail);
     TAB;
@@ -883,6 +883,15 @@ static enum attempt prepare_nodes(rf_writer_t *w, size_t ng) {
       rf_outcome_t *o = &n->f->rows[r];
       if (o->ts_us == 0)
         o->ts_us = now;
+      /* quarantine.reason is NOT NULL and is part of the receipt: a missing
+       * one is set here, before anything is hashed. */
+      if (o->kind == RF_OUTCOME_QUARANTINED && o->reason == NULL) {
+        o->reason = rf_strdup(RF_REASON_NO_FIX);
+        if (o->reason == NULL)
+          return ATT_NOMEM;
+        rf_log(RF_LOG_WARN, "writer", "quarantined row without reason key=%s set=%s", o->key,
+               RF_REASON_NO_FIX);
+      }
       /* jsonb normalises what it stores; hash exactly what the verifier will
        * re-derive from it. Text that is not JSON is left for PostgreSQL to
        * refuse (and the bisection to quarantine as malformed). */

@@ -37,8 +37,9 @@ int rf_receipt_bytes(const rf_outcome_t *o, const char *batch_id, const unsigned
 int rf_receipt_leaf(const rf_outcome_t *o, const char *batch_id, const unsigned char *raw_sha256,
                     rf_buf_t *scratch, unsigned char leaf[RF_SHA256_LEN]);
 
-/* Appends the shortest decimal text that strtod() reads back as exactly d
- * ("NaN", "Infinity", "-Infinity" for non-finite values). Used for the
+/* Appends d as "%.15g" if strtod() reads that back as exactly d, else
+ * "%.16g", else "%.17g" ("NaN", "Infinity", "-Infinity" for non-finite
+ * values): 0.85 -> "0.85", 0.1+0.2 -> "0.30000000000000004". Used for the
  * receipt and for the COPY text of confidence, so both agree. */
 void rf_receipt_put_double(rf_buf_t *out, double d);
 

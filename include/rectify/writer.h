@@ -27,7 +27,10 @@
  * same way. An outcome whose kind is neither FIXED nor QUARANTINED goes to no
  * table and so fails reconciliation (RF_ERECONCILE).
  *
- * The writer sets each outcome's ts_us (receipt timestamp) when it is 0.
+ * The writer sets each outcome's ts_us (receipt timestamp) when it is 0, the
+ * reason of a QUARANTINED outcome to "no_fix" when it is NULL, and rewrites
+ * pk_json and row_json in canonical form (rf_json_canonicalize) when they are
+ * valid JSON, so that receipts hash exactly what jsonb gives back.
  *
  * Threads: rf_writer_new/submit/close are called on the loop thread only;
  * done_cb runs on the loop thread. The writer thread touches loop state only

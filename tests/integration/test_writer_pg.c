@@ -180,7 +180,10 @@ static void test_write_and_redeliver(void **state) {
   char heads[600];
   snprintf(heads, sizeof(heads), "%s/heads-w1", tmpdir);
   rf_writer_t *w = writer(&c, "w1", heads, 0);
-  assert_int_equal(rf_writer_submit(w, make_flush("rd", 0, 100, 0)), 0);
+  rf_flush_t *first = make_flush("rd", 0, 100, 0);
+  rf_free(first->rows[3].reason); /* a quarantined row without a reason gets "no_fix" */
+  first->rows[3].reason = NULL;
+  assert_int_equal(rf_writer_submit(w, first), 0);
   run_until(&c, 1, 30000);
   assert_int_equal(c.ndone, 1);
   assert_int_equal(c.status[0], 0);
@@ -194,6 +197,9 @@ static void test_write_and_redeliver(void **state) {
                           " AND old_value = E'03/01/2024\\ttab \"q\" \\\\ \\u00e9'"
                           " AND new_value = '2024-01-03' AND pk = '{\"id\":2,\"region\":\"eu\"}'"
                           " AND created_at = to_timestamp(ts_us::float8 / 1e6)"),
+                   1);
+  assert_int_equal(scalar("SELECT count(*) FROM rectify.quarantine WHERE key = 'rd-3'"
+                          " AND reason = 'no_fix'"),
                    1);
   assert_int_equal(scalar("SELECT count(*) FROM rectify.quarantine WHERE key = 'rd-1'"
                           " AND detail = E'detail\\nfor 1' AND raw = '\\x7b226b223a317d01fe'::bytea"),
