@@ -15,7 +15,8 @@
  *   SHA-256(prev_hash || row bytes); COMMIT  ->  XACK the n ids.
  *
  * It exits when XREADGROUP returns nothing new (the stream was pre-filled),
- * printing messages, seconds, messages/s and peak RSS on one line.
+ * printing messages, seconds, messages/s, peak RSS and the time spent in each
+ * phase (read, build rows, PostgreSQL, ack) on one line.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -188,7 +189,9 @@ int main(int argc, char **argv) {
   char countstr[32];
   snprintf(countstr, sizeof(countstr), "%ld", count);
   double t0 = now_s();
+  double t_read = 0, t_build = 0, t_pg = 0, t_ack = 0, t;
   for (;;) {
+    t = now_s();
     const char *rargv[] = {"XREADGROUP", "GROUP", group, "baseline-1", "COUNT", countstr,
                            "STREAMS",    stream,  ">"};
     rep = redisCommandArgv(rc, 9, rargv, NULL);
@@ -201,6 +204,8 @@ int main(int argc, char **argv) {
       freeReplyObject(rep); /* nil: nothing new, the pre-filled stream is drained */
       break;
     }
+    t_read += now_s() - t;
+    t = now_s();
     redisReply *entries = rep->element[0]->element[1];
     rf_buf_reset(&rows);
     rf_buf_reset(&audit);
@@ -244,6 +249,8 @@ int main(int argc, char **argv) {
     }
     if (!rf_buf_ok(&rows) || !rf_buf_ok(&audit))
       die("%s", "out of memory");
+    t_build += now_s() - t;
+    t = now_s();
     pg_ok(pg, PQexec(pg, "BEGIN"), PGRES_COMMAND_OK, "BEGIN");
     copy_in(pg,
             "COPY baseline_quarantine (key, source_id, table_name, column_name, pk, pk_hash, "
@@ -251,19 +258,24 @@ int main(int argc, char **argv) {
             &rows);
     copy_in(pg, "COPY baseline_audit (seq, key, prev_hash, hash) FROM STDIN", &audit);
     pg_ok(pg, PQexec(pg, "COMMIT"), PGRES_COMMAND_OK, "COMMIT");
+    t_pg += now_s() - t;
+    t = now_s();
     /* Only now, with the outcome durable, acknowledge. */
     redisReply *ack = redisCommandArgv(rc, (int)nack, ack_argv, ack_lens);
     if (!ack || ack->type != REDIS_REPLY_INTEGER || ack->integer != (long long)(nack - 3))
       die("XACK: %s", ack && ack->type == REDIS_REPLY_ERROR ? ack->str : "unexpected reply");
     freeReplyObject(ack);
+    t_ack += now_s() - t;
     total += (long long)entries->elements;
     freeReplyObject(rep);
   }
   double secs = now_s() - t0;
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
-  printf("baseline messages=%lld seconds=%.3f msgs_per_s=%.0f peak_rss_kb=%ld\n", total, secs,
-         secs > 0 ? (double)total / secs : 0.0, ru.ru_maxrss);
+  printf("baseline messages=%lld seconds=%.3f msgs_per_s=%.0f peak_rss_kb=%ld "
+         "read_s=%.3f build_s=%.3f pg_s=%.3f ack_s=%.3f\n",
+         total, secs, secs > 0 ? (double)total / secs : 0.0, ru.ru_maxrss, t_read, t_build, t_pg,
+         t_ack);
   rf_buf_free(&rows);
   rf_buf_free(&audit);
   rf_free(ack_argv);

@@ -166,6 +166,7 @@ EOF
   rf_log "run $1 rectifyd: $COUNT messages in $(calc "round($t1 - $t0, 2)") s = $rate msg/s, peak RSS ${rss} kB"
 }
 
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for ((i = 1; i <= RUNS; i++)); do
   run_baseline "$i"
   run_rectifyd "$i"
@@ -188,7 +189,7 @@ report=$(
 ### core throughput, quarantine path ($(date -u +%Y-%m-%dT%H:%MZ), commit $commit)
 
 Command: \`bench/core/run.sh --runs $RUNS --count $COUNT\` ($build_desc)
-Machine: $(rf_machine)
+Machine: $(rf_machine); load average before/after: $load_before / $(cut -d' ' -f1-3 /proc/loadavg)
 
 | | runs (msg/s) | median msg/s | median peak RSS |
 |---|---|---|---|
