@@ -155,6 +155,8 @@ static inline long long sql_ll(core_env_t *e, const char *sql) {
 
 static inline long long received_total(core_env_t *e) {
   /* Before rectifyd has migrated, the table does not exist yet: count 0. */
+  if (sql_ll(e, "SELECT (to_regclass('rectify.batches') IS NOT NULL)::int") != 1)
+    return 0;
   long long n = sql_ll(e, "SELECT coalesce(sum(received), 0) FROM rectify.batches");
   return n < 0 ? 0 : n;
 }
