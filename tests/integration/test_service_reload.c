@@ -60,8 +60,8 @@ static void test_reload(void **state) {
   produce(&e, 15000, 15300, "r");
   wait_all_done(&e, 15300, 60000);
   char cmd[2000];
-  snprintf(cmd, sizeof(cmd), "grep -q 'reload failed, keeping the running configuration: %s:12: "
-                             "window_ms: expected an integer' %s", e.conf, e.log);
+  snprintf(cmd, sizeof(cmd), "grep -q 'reload failed, keeping the running configuration: %s:18: "
+                             "max_inflight_rows: expected an integer' %s", e.conf, e.log);
   if (rf_h_run(cmd, NULL, 5000) != 0) {
     snprintf(cmd, sizeof(cmd), "grep reload %s >&2", e.log);
     rf_h_run(cmd, NULL, 5000);
