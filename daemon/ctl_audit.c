@@ -155,10 +155,10 @@ static void close_ctx(audit_ctx_t *ctx) {
 
 static void show_progress(const rf_audit_progress_t *p, void *arg) {
   (void)arg;
-  double rate = p->elapsed_s > 0 ? (double)p->entries / p->elapsed_s : 0;
-  fprintf(stderr, "\rverifying chain=%s entries=%llu rows=%llu (%.0f entries/s)   ",
+  double s = p->elapsed_s > 0 ? p->elapsed_s : 1;
+  fprintf(stderr, "\rverifying chain=%s entries=%llu rows=%llu (%.0f entries/s, %.0f rows/s)   ",
           p->chain_id ? p->chain_id : "", (unsigned long long)p->entries,
-          (unsigned long long)p->rows, rate);
+          (unsigned long long)p->rows, (double)p->entries / s, (double)p->rows / s);
   fflush(stderr);
 }
 

@@ -104,8 +104,19 @@ char *rf_pg_errmsg(PGconn *conn, const PGresult *res, char *buf, size_t len) {
 
 PGconn *rf_pg_connect(const char *conninfo, const char *password, const char *appname,
                       char *errbuf, size_t errlen) {
-  const char *keys[5], *vals[5];
+  /* Defaults first: the expanded conninfo (dbname) overrides them. Keepalives
+   * and tcp_user_timeout bound how long a call can hang on a dead peer. */
+  static const char *const defaults[][2] = {
+      {"connect_timeout", "10"},   {"keepalives", "1"},       {"keepalives_idle", "30"},
+      {"keepalives_interval", "10"}, {"keepalives_count", "3"}, {"tcp_user_timeout", "60000"},
+  };
+  enum { ND = sizeof(defaults) / sizeof(defaults[0]) };
+  const char *keys[ND + 4], *vals[ND + 4];
   int i = 0;
+  for (; i < ND; i++) {
+    keys[i] = defaults[i][0];
+    vals[i] = defaults[i][1];
+  }
   keys[i] = "dbname";
   vals[i++] = conninfo ? conninfo : "";
   if (password) {

@@ -1100,7 +1100,7 @@ static void process(rf_writer_t *w, size_t ng) {
       w->head_seq = w->group[ng - 1]->seq;
       memcpy(w->head_hash, w->group[ng - 1]->hash, RF_SHA256_LEN);
       record_head(w);
-      rf_log(RF_LOG_INFO, "writer",
+      rf_log(RF_LOG_DEBUG, "writer",
              "committed chain=%s first_seq=%lld batches=%zu rows=%zu duplicates=%zu ms=%.1f",
              w->chain_id, (long long)w->group[0]->seq, ng, rows, dups,
              (double)(uv_hrtime() - t0) / 1e6);
