@@ -68,6 +68,7 @@ static void test_reload(void **state) {
     fail_msg("no reload error with FILE:LINE in the log");
   }
   assert_int_equal(daemon_stop(&e, SIGTERM, 30000), 0);
+  set_window(&e, 100, NULL); /* rectifyctl reads the config too */
   check_accounting(&e, 15300);
   env_stop(&e);
 }
