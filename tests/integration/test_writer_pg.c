@@ -499,6 +499,25 @@ static void test_same_chain_two_writers(void **state) {
   ctx_free(&c);
 }
 
+static void test_close_drains(void **state) {
+  (void)state;
+  ctx_t c;
+  ctx_init(&c);
+  rf_writer_t *w = writer(&c, "drain", NULL, 100);
+  for (int i = 0; i < 5; i++)
+    assert_int_equal(rf_writer_submit(w, make_flush("drn", i * 100, (i + 1) * 100, 0)), 0);
+  /* Close at once: what is queued is still written, then handed back, then
+   * the close callback runs. */
+  rf_writer_close(w, 10000, on_closed, &c);
+  while (c.nclosed == 0)
+    uv_run(&c.loop, UV_RUN_ONCE);
+  assert_int_equal(c.ndone, 5);
+  for (int i = 0; i < 5; i++)
+    assert_int_equal(c.status[i], 0);
+  assert_int_equal(scalar("SELECT count(*) FROM rectify.messages WHERE key LIKE 'drn-%'"), 500);
+  ctx_free(&c);
+}
+
 static int setup(void **state) {
   (void)state;
   rf_alloc_init();
@@ -527,6 +546,7 @@ int main(void) {
       cmocka_unit_test(test_data_error_bisect),
       cmocka_unit_test(test_reconcile_mismatch),
       cmocka_unit_test(test_same_chain_two_writers),
+      cmocka_unit_test(test_close_drains),
       cmocka_unit_test(test_concurrent_migrations),
       /* Last: it leaves a batch row without a chain entry on purpose. */
       cmocka_unit_test(test_constraints_and_triggers),
