@@ -22,7 +22,9 @@
  * retrying: the writer bisects it, turns only the refused rows into
  * QUARANTINED outcomes with reason "malformed", detail = PostgreSQL's message,
  * the raw bytes kept and every other value dropped, and writes the flush.
- * The flush handed back reflects this (kind, reason, detail changed). A key
+ * The flush handed back reflects this (kind, reason, detail changed). If no
+ * row can be blamed (the flush's own source/table/column are refused), the
+ * flush is handed back with RF_EDB and must not be acknowledged. A key
  * that is not valid UTF-8 is replaced by "invalid-utf8-key:<sha256 hex>" the
  * same way. An outcome whose kind is neither FIXED nor QUARANTINED goes to no
  * table and so fails reconciliation (RF_ERECONCILE).
@@ -59,8 +61,11 @@ typedef struct rf_writer_config {
   int retry_max_ms;           /* cap of the reconnect backoff; 0 = 5000 */
 } rf_writer_config_t;
 
-/* Called on the loop thread. status 0: committed, flush->batch_id set.
- * Ownership of flush returns to the callee. */
+/* Called on the loop thread. status 0: committed, flush->batch_id and
+ * flush->n_duplicates set; RF_ERECONCILE (Sev-1), RF_EDB (refused by the
+ * database) or RF_ECANCELED (closed before it could be written): nothing of
+ * the flush was committed, do not acknowledge. Ownership of flush returns to
+ * the callee. */
 typedef void (*rf_writer_done_cb)(rf_flush_t *flush, int status, void *arg);
 typedef void (*rf_writer_close_cb)(rf_writer_t *w, void *arg);
 
