@@ -14,10 +14,12 @@
  */
 #include "rectify/pipeline.h"
 
+#include <inttypes.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "rectify/alloc.h"
 #include "rectify/cluster.h"
@@ -76,6 +78,7 @@ struct rf_pipeline {
   char *password;
   unsigned char *audit_key;
   size_t audit_key_len;
+  char *test_fail_keys; /* RECTIFY_TEST_FAIL_KEYS (test hook, docs/delivery.md), or NULL */
 };
 
 typedef struct cluster_result {
@@ -476,6 +479,21 @@ static void on_tick(uv_timer_t *t) {
 
 /* ---- intake ------------------------------------------------------------- */
 
+/* The "always fails" test hook: key is one of the comma-separated keys of
+ * RECTIFY_TEST_FAIL_KEYS. Such a message is dropped at intake as if its
+ * processing had crashed: never acknowledged, so it is redelivered. */
+static bool test_hook_fails(const rf_pipeline_t *p, const char *key) {
+  size_t kl = key ? strlen(key) : 0;
+  for (const char *c = p->test_fail_keys; key && *c;) {
+    const char *end = strchr(c, ',');
+    size_t n = end ? (size_t)(end - c) : strlen(c);
+    if (n == kl && memcmp(c, key, n) == 0)
+      return true;
+    c += n + (end != NULL);
+  }
+  return false;
+}
+
 static void on_msgs(rf_source_t *s, const rf_msg_t *msgs, size_t n, void *arg) {
   rf_pipeline_t *p = arg;
   (void)s;
@@ -497,6 +515,25 @@ static void on_msgs(rf_source_t *s, const rf_msg_t *msgs, size_t n, void *arg) {
       a->reject = RF_REASON_MALFORMED;
       rf_free(a->reject_detail);
       a->reject_detail = rf_strdup(m->problem);
+    }
+    if (!a->reject && s->ops->counts_deliveries &&
+        m->deliveries > (uint32_t)p->cfg->max_deliveries) {
+      /* Delivered this often without an outcome: whatever keeps failing on
+       * it, it now gets one (quarantine) instead of failing forever. */
+      char detail[160];
+      snprintf(detail, sizeof(detail), "delivered %" PRIu32 " times without an outcome "
+               "(max_deliveries=%d)", m->deliveries, p->cfg->max_deliveries);
+      a->reject = RF_REASON_POISON;
+      rf_free(a->reject_detail);
+      a->reject_detail = rf_strdup(detail);
+      rf_log(RF_LOG_WARN, "pipeline", "poison message quarantined id=%s deliveries=%" PRIu32,
+             m->id, m->deliveries);
+    } else if (p->test_fail_keys && test_hook_fails(p, a->key)) {
+      rf_log(RF_LOG_WARN, "pipeline", "test hook RECTIFY_TEST_FAIL_KEYS: processing failed, "
+             "left unacknowledged id=%s deliveries=%" PRIu32, m->id, m->deliveries);
+      rf_anomaly_clear(a);
+      rf_free(a);
+      continue;
     }
     window_t *w = window_get(p, a->reject ? NULL : a->table_name, a->column_name);
     h = rf_calloc(1, sizeof(*h));
@@ -562,6 +599,83 @@ int rf_pipeline_new(uv_loop_t *loop, const rf_config_t *cfg, rf_fixchain_t *chai
   return 0;
 }
 
+/* Creates and starts the configured source (docs/delivery.md). */
+static int start_source(rf_pipeline_t *p, const char *redis_password, char *errbuf,
+                        size_t errlen) {
+  const rf_config_t *cfg = p->cfg;
+  int rc;
+  const char *hook = getenv("RECTIFY_TEST_FAIL_KEYS");
+  if (hook && hook[0]) {
+    if ((p->test_fail_keys = rf_strdup(hook)) == NULL)
+      return RF_ENOMEM;
+    rf_log(RF_LOG_WARN, "pipeline", "TEST HOOK active: RECTIFY_TEST_FAIL_KEYS=%s", hook);
+  }
+  if (strcmp(cfg->source, "kafka") == 0) {
+    const char *delay = getenv("RECTIFY_TEST_COMMIT_DELAY_MS");
+    int delay_ms = delay && delay[0] ? atoi(delay) : 0;
+    if (delay_ms > 0)
+      rf_log(RF_LOG_WARN, "pipeline", "TEST HOOK active: RECTIFY_TEST_COMMIT_DELAY_MS=%d",
+             delay_ms);
+    /* A revocation waits for what is in windows and the writer. */
+    int wait_ms = cfg->window_ms + 5000;
+    rf_kafka_source_config_t kc = {
+        .brokers = cfg->kafka_brokers,
+        .topic = cfg->kafka_topic,
+        .group = cfg->kafka_group,
+        .props = cfg->kafka_props,
+        .n_props = cfg->n_kafka_props,
+        .conf_path = cfg->path,
+        .read_count = 1000,
+        .revoke_wait_ms = wait_ms > 30000 ? 30000 : wait_ms,
+        .commit_delay_ms = delay_ms,
+    };
+    if ((rc = rf_source_kafka_new(p->loop, &kc, on_msgs, p, &p->source, errbuf, errlen)))
+      return rc;
+  } else {
+    /* Consumer names must be unique among running instances. The default
+     * (instance_name, itself defaulting to the host name) is kept when the
+     * operator chose an instance name: stable across restarts, so a restart
+     * re-reads its own pending entries at once. When it is just the host
+     * name, two instances on one host would share it, so the pid is added;
+     * a restarted instance then takes over its predecessor's entries by
+     * XAUTOCLAIM after claim_idle_ms. */
+    char host[256], consumer[320];
+    const char *name = cfg->redis_consumer;
+    if (gethostname(host, sizeof(host)) == 0) {
+      host[sizeof(host) - 1] = '\0';
+      if (strcmp(name, host) == 0) {
+        snprintf(consumer, sizeof(consumer), "%s-%ld", host, (long)getpid());
+        name = consumer;
+      }
+    }
+    rf_redis_source_config_t rc_cfg = {
+        .host = cfg->redis_host,
+        .port = cfg->redis_port,
+        .password = redis_password,
+        .stream = cfg->redis_stream,
+        .group = cfg->redis_group,
+        .consumer = name,
+        .field = cfg->redis_field,
+        .read_count = cfg->redis_read_count,
+        .block_ms = cfg->redis_block_ms,
+        .claim_idle_ms = cfg->redis_claim_idle_ms,
+        .claim_interval_ms = cfg->redis_claim_interval_ms,
+    };
+    if ((rc = rf_source_redis_new(p->loop, &rc_cfg, on_msgs, p, &p->source))) {
+      snprintf(errbuf, errlen, "cannot create the redis source: %s", rf_strerror(rc));
+      return rc;
+    }
+    rf_log(RF_LOG_INFO, "pipeline", "redis consumer=%s group=%s stream=%s", name,
+           cfg->redis_group, cfg->redis_stream);
+  }
+  if ((rc = p->source->ops->start(p->source))) {
+    snprintf(errbuf, errlen, "cannot start the %s source: %s", p->source->ops->kind,
+             rf_strerror(rc));
+    return rc;
+  }
+  return 0;
+}
+
 int rf_pipeline_start(rf_pipeline_t *p, char *errbuf, size_t errlen) {
   const rf_config_t *cfg = p->cfg;
   int rc;
@@ -594,25 +708,11 @@ int rf_pipeline_start(rf_pipeline_t *p, char *errbuf, size_t errlen) {
     rf_free(redis_password);
     return rc;
   }
-  rf_redis_source_config_t rc_cfg = {
-      .host = cfg->redis_host,
-      .port = cfg->redis_port,
-      .password = redis_password ? redis_password : env_pw,
-      .stream = cfg->redis_stream,
-      .group = cfg->redis_group,
-      .consumer = cfg->redis_consumer,
-      .field = cfg->redis_field,
-      .read_count = cfg->redis_read_count,
-      .block_ms = cfg->redis_block_ms,
-  };
-  rc = rf_source_redis_new(p->loop, &rc_cfg, on_msgs, p, &p->source);
-  rf_free(redis_password);
-  if (rc == 0)
-    rc = p->source->ops->start(p->source);
-  if (rc) {
-    snprintf(errbuf, errlen, "cannot start the redis source: %s", rf_strerror(rc));
+  if ((rc = start_source(p, redis_password ? redis_password : env_pw, errbuf, errlen))) {
+    rf_free(redis_password);
     return rc;
   }
+  rf_free(redis_password);
   uint64_t period = (uint64_t)cfg->window_ms / 4;
   if (period < 10)
     period = 10;
@@ -730,6 +830,7 @@ void rf_pipeline_free(rf_pipeline_t *p) {
   rf_fixchain_free(p->chain);
   rf_free(p->password);
   rf_free(p->audit_key);
+  rf_free(p->test_fail_keys);
   rf_free(p);
 }
 

@@ -10,6 +10,21 @@
  *
  * Acks are queued while `cmd` is down and sent after it reconnects: an
  * outcome that is committed is acknowledged as soon as Redis can hear it.
+ *
+ * Taking over work: every claim_interval_ms, `cmd` runs XAUTOCLAIM for
+ * entries idle longer than claim_idle_ms in any consumer's pending list — a
+ * dead instance's, or one of ours that the pipeline dropped without an
+ * outcome (its own entries it still holds come back too, and the pipeline
+ * ignores them). Entries are claimed page by page with XAUTOCLAIM's cursor,
+ * and only while intake is not paused, since claiming counts as a delivery.
+ *
+ * Delivery counts: Redis counts every delivery of an entry (XREADGROUP of new
+ * or pending entries, XAUTOCLAIM). Before each history read or claim the
+ * source pipelines an XPENDING over the same range on the same connection, so
+ * the reply in front of the entries holds their counters; the delivery that
+ * follows adds one. New entries (">") are delivered for the first time. The
+ * pipeline quarantines a message as `poison` once the count passes
+ * max_deliveries.
  */
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
@@ -29,6 +44,17 @@
 #define RF_ACK_CHUNK 1000
 #define RF_BACKOFF_MIN_MS 100
 #define RF_BACKOFF_MAX_MS 5000
+#define RF_ID_MAX 48 /* "<ms>-<seq>": two 20-digit numbers and a dash */
+
+/* Delivery counters from an XPENDING reply, read just before the entries. */
+typedef struct counts {
+  char (*ids)[RF_ID_MAX];
+  uint32_t *n;
+  size_t len;
+  size_t pos; /* where the last lookup matched: rows and entries share their order */
+} counts_t;
+
+typedef enum read_kind { READ_NEW, READ_HISTORY, READ_CLAIM } read_kind_t;
 
 typedef struct ack_req {
   struct ack_req *next;
@@ -57,6 +83,10 @@ typedef struct redis_src {
   bool history;                 /* re-reading own pending entries */
   char last_id[64];             /* paging position in the history */
   uv_timer_t again;             /* delayed re-read after an error */
+  uv_timer_t claim;             /* XAUTOCLAIM period */
+  bool claiming;                /* an XAUTOCLAIM is outstanding */
+  char claim_cursor[RF_ID_MAX];
+  counts_t hist_counts, claim_counts;
   ack_req_t *acks_head, *acks_tail;
   size_t acks_inflight;
   int open_handles;
@@ -68,6 +98,72 @@ static void conn_connect(conn_t *c);
 static void read_next(redis_src_t *s);
 static void acks_flush(redis_src_t *s);
 static void maybe_closed(redis_src_t *s);
+static void claim_next(redis_src_t *s);
+
+/* ---- delivery counters ---------------------------------------------------- */
+
+static void counts_clear(counts_t *c) {
+  rf_free(c->ids);
+  rf_free(c->n);
+  *c = (counts_t){0};
+}
+
+/* Keeps [id, consumer, idle, count] rows of an extended XPENDING reply. */
+static void counts_set(counts_t *c, const redisReply *r) {
+  counts_clear(c);
+  if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements == 0)
+    return;
+  c->ids = rf_calloc(r->elements, sizeof(*c->ids));
+  c->n = rf_calloc(r->elements, sizeof(*c->n));
+  if (c->ids == NULL || c->n == NULL) {
+    counts_clear(c); /* counts unknown: deliveries are estimated (see count_of) */
+    return;
+  }
+  for (size_t i = 0; i < r->elements; i++) {
+    const redisReply *e = r->element[i];
+    if (e->type != REDIS_REPLY_ARRAY || e->elements < 4 || e->element[0]->type != REDIS_REPLY_STRING ||
+        e->element[3]->type != REDIS_REPLY_INTEGER || e->element[0]->len >= RF_ID_MAX)
+      continue;
+    memcpy(c->ids[c->len], e->element[0]->str, (size_t)e->element[0]->len);
+    c->ids[c->len][e->element[0]->len] = '\0';
+    long long v = e->element[3]->integer;
+    c->n[c->len++] = v < 0 ? 0 : v > UINT32_MAX - 1 ? UINT32_MAX - 1 : (uint32_t)v;
+  }
+}
+
+/* This delivery's number: the counter before it, plus one. An entry missing
+ * from the XPENDING rows (it turned idle in between, or the rows could not be
+ * kept) was delivered at least once before. */
+static uint32_t count_of(counts_t *c, const char *id) {
+  for (size_t k = 0; k < c->len; k++) {
+    size_t i = (c->pos + k) % c->len;
+    if (strcmp(c->ids[i], id) == 0) {
+      c->pos = i + 1;
+      return c->n[i] + 1;
+    }
+  }
+  return 2;
+}
+
+static void on_hist_counts(redisAsyncContext *ac, void *reply, void *priv) {
+  redis_src_t *s = priv;
+  redisReply *r = reply;
+  (void)ac;
+  if (r && r->type == REDIS_REPLY_ERROR)
+    rf_log(RF_LOG_WARN, "redis", "XPENDING failed error=\"%s\"; delivery counts estimated",
+           r->str);
+  counts_set(&s->hist_counts, r);
+}
+
+static void on_claim_counts(redisAsyncContext *ac, void *reply, void *priv) {
+  redis_src_t *s = priv;
+  redisReply *r = reply;
+  (void)ac;
+  if (r && r->type == REDIS_REPLY_ERROR)
+    rf_log(RF_LOG_WARN, "redis", "XPENDING failed error=\"%s\"; delivery counts estimated",
+           r->str);
+  counts_set(&s->claim_counts, r);
+}
 
 /* ---- replies ------------------------------------------------------------ */
 
@@ -75,17 +171,11 @@ static bool reply_is_error(const redisReply *r, const char *prefix) {
   return r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, prefix, strlen(prefix)) == 0;
 }
 
-static void deliver(redis_src_t *s, redisReply *r, size_t *count) {
+/* Delivers [[id, [f, v, ...]], ...] (entries) to the pipeline; *count is the
+ * number of entries in the reply. */
+static void deliver_entries(redis_src_t *s, redisReply *entries, read_kind_t kind, size_t *count) {
   *count = 0;
-  /* [[stream, [[id, [f, v, ...]], ...]]] or nil */
-  if (r->type != REDIS_REPLY_ARRAY || r->elements == 0)
-    return;
-  redisReply *st = r->element[0];
-  if (st->type != REDIS_REPLY_ARRAY || st->elements < 2 ||
-      st->element[1]->type != REDIS_REPLY_ARRAY)
-    return;
-  redisReply *entries = st->element[1];
-  if (entries->elements == 0)
+  if (entries->type != REDIS_REPLY_ARRAY || entries->elements == 0)
     return;
   rf_msg_t *msgs = rf_calloc(entries->elements, sizeof(*msgs));
   rf_buf_t *raws = rf_calloc(entries->elements, sizeof(*raws));
@@ -104,8 +194,11 @@ static void deliver(redis_src_t *s, redisReply *r, size_t *count) {
       continue;
     rf_msg_t *m = &msgs[n++];
     m->id = e->element[0]->str;
-    m->deliveries = s->history ? 2 : 1;
-    snprintf(s->last_id, sizeof(s->last_id), "%s", m->id);
+    m->deliveries = kind == READ_NEW       ? 1
+                    : kind == READ_HISTORY ? count_of(&s->hist_counts, m->id)
+                                           : count_of(&s->claim_counts, m->id);
+    if (kind == READ_HISTORY)
+      snprintf(s->last_id, sizeof(s->last_id), "%s", m->id);
     redisReply *fields = e->element[1];
     if (fields->type != REDIS_REPLY_ARRAY) {
       snprintf(problems[i], sizeof(problems[i]), "entry was deleted from the stream before it "
@@ -150,6 +243,17 @@ out:
   rf_free(raws);
   rf_free(problems);
   rf_free(msgs);
+}
+
+static void deliver(redis_src_t *s, redisReply *r, size_t *count) {
+  *count = 0;
+  /* [[stream, [[id, [f, v, ...]], ...]]] or nil */
+  if (r->type != REDIS_REPLY_ARRAY || r->elements == 0)
+    return;
+  redisReply *st = r->element[0];
+  if (st->type != REDIS_REPLY_ARRAY || st->elements < 2)
+    return;
+  deliver_entries(s, st->element[1], s->history ? READ_HISTORY : READ_NEW, count);
 }
 
 static void on_again(uv_timer_t *t) { read_next(t->data); }
@@ -203,11 +307,78 @@ static void read_next(redis_src_t *s) {
     argv[7] = s->stream;
     argv[8] = id;
     argc = 9;
+    /* The counters of the entries this read returns, just before it. */
+    char start[sizeof(s->last_id) + 1];
+    snprintf(start, sizeof(start), "%s%s", strcmp(s->last_id, "0") == 0 ? "" : "(",
+             strcmp(s->last_id, "0") == 0 ? "-" : s->last_id);
+    const char *pargv[] = {"XPENDING", s->stream, s->group, start, "+", count, s->consumer};
+    if (redisAsyncCommandArgv(s->rd.ac, on_hist_counts, s, 7, pargv, NULL) != REDIS_OK)
+      counts_clear(&s->hist_counts);
   }
   if (redisAsyncCommandArgv(s->rd.ac, on_read, s, argc, argv, NULL) == REDIS_OK)
     s->reading = true;
   else
     uv_timer_start(&s->again, on_again, 1000, 0);
+}
+
+/* ---- claiming ------------------------------------------------------------ */
+
+static void on_claim(redisAsyncContext *ac, void *reply, void *priv) {
+  redis_src_t *s = priv;
+  redisReply *r = reply;
+  (void)ac;
+  s->claiming = false;
+  if (s->closing) {
+    maybe_closed(s);
+    return; /* what came stays in our pending list; claimed again later */
+  }
+  if (r == NULL)
+    return; /* disconnected: the next period tries again */
+  if (r->type == REDIS_REPLY_ERROR) {
+    rf_log(RF_LOG_ERR, "redis", "XAUTOCLAIM failed stream=%s error=\"%s\"", s->stream, r->str);
+    return;
+  }
+  /* [next cursor, [[id, [f, v, ...]], ...], [deleted ids]] */
+  if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 || r->element[0]->type != REDIS_REPLY_STRING) {
+    rf_log(RF_LOG_ERR, "redis", "XAUTOCLAIM: unexpected reply stream=%s", s->stream);
+    return;
+  }
+  size_t count;
+  deliver_entries(s, r->element[1], READ_CLAIM, &count);
+  if (count)
+    rf_log(RF_LOG_INFO, "redis", "claimed idle entries stream=%s n=%zu idle_ms>=%d", s->stream,
+           count, s->cfg.claim_idle_ms);
+  if (r->elements >= 3 && r->element[2]->type == REDIS_REPLY_ARRAY && r->element[2]->elements)
+    rf_log(RF_LOG_WARN, "redis", "pending entries were deleted from the stream before they had an "
+           "outcome (trimmed?) stream=%s n=%zu; Redis dropped them from the pending list",
+           s->stream, r->element[2]->elements);
+  snprintf(s->claim_cursor, sizeof(s->claim_cursor), "%s", r->element[0]->str);
+  if (strcmp(s->claim_cursor, "0-0") != 0)
+    claim_next(s); /* more of the pending list to scan */
+}
+
+static void claim_next(redis_src_t *s) {
+  if (s->claiming || s->paused || s->closing || !s->cmd.ready)
+    return;
+  char idle[16], count[16];
+  snprintf(idle, sizeof(idle), "%d", s->cfg.claim_idle_ms);
+  snprintf(count, sizeof(count), "%d", s->cfg.read_count);
+  const char *pargv[] = {"XPENDING", s->stream, s->group, "IDLE", idle, s->claim_cursor, "+",
+                         count};
+  if (redisAsyncCommandArgv(s->cmd.ac, on_claim_counts, s, 8, pargv, NULL) != REDIS_OK)
+    counts_clear(&s->claim_counts);
+  const char *argv[] = {"XAUTOCLAIM", s->stream, s->group, s->consumer, idle, s->claim_cursor,
+                        "COUNT", count};
+  if (redisAsyncCommandArgv(s->cmd.ac, on_claim, s, 8, argv, NULL) == REDIS_OK)
+    s->claiming = true;
+}
+
+static void on_claim_tick(uv_timer_t *t) {
+  redis_src_t *s = t->data;
+  if (s->claiming)
+    return;
+  snprintf(s->claim_cursor, sizeof(s->claim_cursor), "0-0");
+  claim_next(s);
 }
 
 /* ---- connections --------------------------------------------------------- */
@@ -416,6 +587,9 @@ static int src_start(rf_source_t *base) {
   s->started = true;
   conn_connect(&s->rd);
   conn_connect(&s->cmd);
+  if (s->cfg.claim_idle_ms > 0 && s->cfg.claim_interval_ms > 0)
+    uv_timer_start(&s->claim, on_claim_tick, (uint64_t)s->cfg.claim_interval_ms,
+                   (uint64_t)s->cfg.claim_interval_ms);
   return 0;
 }
 
@@ -432,6 +606,7 @@ static void src_resume(rf_source_t *base) {
     rf_log(RF_LOG_INFO, "redis", "intake resumed stream=%s", s->stream);
   s->paused = false;
   read_next(s);
+  claim_next(s); /* a scan cut short by the pause goes on */
 }
 
 static void on_handle_closed(uv_handle_t *h) {
@@ -448,6 +623,8 @@ static void on_handle_closed(uv_handle_t *h) {
   rf_free(s->consumer);
   rf_free(s->field);
   rf_free(s->base.name);
+  counts_clear(&s->hist_counts);
+  counts_clear(&s->claim_counts);
   if (cb)
     cb(base, arg);
   rf_free(s);
@@ -477,10 +654,11 @@ static void maybe_closed(redis_src_t *s) {
       redisAsyncDisconnect(s->cmd.ac);
     return;
   }
-  if (s->open_handles == 3 && !uv_is_closing((uv_handle_t *)&s->again)) {
+  if (s->open_handles == 4 && !uv_is_closing((uv_handle_t *)&s->again)) {
     s->rd.retry.data = s; /* on_handle_closed wants the source */
     s->cmd.retry.data = s;
     uv_close((uv_handle_t *)&s->again, on_handle_closed);
+    uv_close((uv_handle_t *)&s->claim, on_handle_closed);
     uv_close((uv_handle_t *)&s->rd.retry, on_handle_closed);
     uv_close((uv_handle_t *)&s->cmd.retry, on_handle_closed);
   }
@@ -492,6 +670,7 @@ static void src_close(rf_source_t *base, rf_source_close_cb cb, void *arg) {
   s->close_cb = cb;
   s->close_arg = arg;
   uv_timer_stop(&s->again);
+  uv_timer_stop(&s->claim);
   uv_timer_stop(&s->rd.retry);
   uv_timer_stop(&s->cmd.retry);
   maybe_closed(s);
@@ -505,6 +684,7 @@ static int src_ready(const rf_source_t *base) {
 static const rf_source_ops_t redis_ops = {
     .ready = src_ready,
     .kind = "redis",
+    .counts_deliveries = true,
     .start = src_start,
     .pause = src_pause,
     .resume = src_resume,
@@ -549,10 +729,13 @@ int rf_source_redis_new(uv_loop_t *loop, const rf_redis_source_config_t *cfg,
   uv_timer_init(loop, &s->again);
   uv_timer_init(loop, &s->rd.retry);
   uv_timer_init(loop, &s->cmd.retry);
+  uv_timer_init(loop, &s->claim);
+  s->claim.data = s;
+  snprintf(s->claim_cursor, sizeof(s->claim_cursor), "0-0");
   s->again.data = s;
   s->rd.retry.data = &s->rd;
   s->cmd.retry.data = &s->cmd;
-  s->open_handles = 3;
+  s->open_handles = 4;
   *out = &s->base;
   return 0;
 }

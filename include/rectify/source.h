@@ -12,9 +12,12 @@
 #ifndef RECTIFY_SOURCE_H
 #define RECTIFY_SOURCE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
+
+#include "rectify/config.h"
 
 typedef struct rf_source rf_source_t;
 
@@ -23,7 +26,11 @@ typedef struct rf_msg {
   const char *data;    /* the payload, or NULL when the source could not read one */
   size_t len;
   const char *problem; /* why data is NULL (e.g. "entry has no field 'payload'"), else NULL */
-  uint32_t deliveries; /* 1 on first delivery; more when the source knows of redeliveries */
+  /* 1 on first delivery; more when the source knows of redeliveries. Redis:
+   * the entry's delivery counter (XPENDING), this delivery included. Kafka
+   * keeps no such counter: 1, or 2 for an offset this process delivered
+   * before (a partition that came back after a rebalance). */
+  uint32_t deliveries;
 } rf_msg_t;
 
 typedef void (*rf_source_msgs_cb)(rf_source_t *s, const rf_msg_t *msgs, size_t n, void *arg);
@@ -33,6 +40,10 @@ typedef void (*rf_source_close_cb)(rf_source_t *s, void *arg);
 
 typedef struct rf_source_ops {
   const char *kind;
+  /* true when `deliveries` comes from a durable per-message counter kept by
+   * the broker (Redis), so that it may decide `poison`; false when it is only
+   * this process's view (Kafka). */
+  bool counts_deliveries;
   /* Connects and starts delivering. 0 or a negative RF_E* code. */
   int (*start)(rf_source_t *s);
   /* Stops asking for more (what is already on its way may still arrive). */
@@ -49,7 +60,7 @@ typedef struct rf_source_ops {
 
 struct rf_source {
   const rf_source_ops_t *ops;
-  char *name;              /* "redis:<stream>" */
+  char *name;              /* "redis:<stream>" or "kafka:<topic>" */
   uv_loop_t *loop;
   rf_source_msgs_cb on_msgs;
   void *arg;
@@ -66,12 +77,45 @@ typedef struct rf_redis_source_config {
   const char *field;
   int read_count;
   int block_ms;
+  /* Every claim_interval_ms, XAUTOCLAIM entries idle longer than
+   * claim_idle_ms in any consumer's pending list (a dead instance's, or one
+   * of ours that the pipeline dropped unacknowledged). 0: never claim. */
+  int claim_idle_ms;
+  int claim_interval_ms;
 } rf_redis_source_config_t;
 
 /* Creates a Redis Streams source (consumer group, XREADGROUP on the loop
  * through hiredis's libuv adapter, own pending entries re-read first and
- * after every reconnect, XACK on ack). The config is copied. */
+ * after every reconnect, XAUTOCLAIM of idle entries, XACK on ack). Delivery
+ * counts come from XPENDING. The config is copied. */
 int rf_source_redis_new(uv_loop_t *loop, const rf_redis_source_config_t *cfg,
                         rf_source_msgs_cb on_msgs, void *arg, rf_source_t **out);
+
+typedef struct rf_kafka_source_config {
+  const char *brokers;           /* bootstrap.servers */
+  const char *topic;
+  const char *group;             /* group.id */
+  const rf_config_prop_t *props; /* librdkafka properties from [kafka], applied in order */
+  size_t n_props;
+  const char *conf_path;         /* the file props came from, for FILE:LINE errors */
+  int read_count;                /* messages per delivery to on_msgs */
+  int revoke_wait_ms;            /* how long a revocation waits for in-flight messages */
+  int commit_delay_ms;           /* test hook (RECTIFY_TEST_COMMIT_DELAY_MS): 0 normally */
+} rf_kafka_source_config_t;
+
+/* Creates a Kafka consumer-group source: librdkafka's consumer queue on the
+ * loop (rd_kafka_queue_io_event_enable + uv_poll), enable.auto.commit=false,
+ * per-partition commits of the contiguous acknowledged prefix only,
+ * revocation that finishes or drops in-flight messages before it completes,
+ * partitions paused and resumed for backpressure. Message ids are
+ * "<topic>/<partition>/<offset>". Acknowledging means "the outcome is
+ * committed": the offset is committed (asynchronously) as soon as every
+ * lower offset of its partition is acknowledged too.
+ *
+ * Returns 0, RF_ENOMEM, or RF_ECONFIG with "FILE:LINE: ..." in errbuf for a
+ * property librdkafka refuses. The config is copied. */
+int rf_source_kafka_new(uv_loop_t *loop, const rf_kafka_source_config_t *cfg,
+                        rf_source_msgs_cb on_msgs, void *arg, rf_source_t **out, char *errbuf,
+                        size_t errlen);
 
 #endif
