@@ -62,10 +62,12 @@ typedef struct rf_writer_config {
 } rf_writer_config_t;
 
 /* Called on the loop thread. status 0: committed, flush->batch_id and
- * flush->n_duplicates set; RF_ERECONCILE (Sev-1), RF_EDB (refused by the
- * database) or RF_ECANCELED (closed before it could be written): nothing of
- * the flush was committed, do not acknowledge. Ownership of flush returns to
- * the callee. */
+ * flush->n_duplicates set. RF_ERECONCILE (Sev-1) or RF_EDB (refused by the
+ * database): nothing of the flush was committed. RF_ECANCELED (closed while
+ * the database was unreachable): not known to be committed (a COMMIT lost
+ * with its connection may have landed; the redelivery will then be counted
+ * as duplicates). In every error case: do not acknowledge. Ownership of
+ * flush returns to the callee. */
 typedef void (*rf_writer_done_cb)(rf_flush_t *flush, int status, void *arg);
 typedef void (*rf_writer_close_cb)(rf_writer_t *w, void *arg);
 
