@@ -95,7 +95,9 @@ static const key_t_ keys[] = {
     {"postgres", "conninfo", T_STR, "host=127.0.0.1 dbname=rectify", 0, 0, OFF(pg_conninfo),
      "libpq connection string, without the password."},
     {"postgres", "password_file", T_STR, "", 0, 0, OFF(pg_password_file),
-     "File holding the PostgreSQL password. Empty: libpq's PGPASSWORD / ~/.pgpass apply."},
+     "File holding the PostgreSQL password. Empty: libpq's PGPASSWORD / ~/.pgpass apply. "
+     "Secret files given as relative paths are looked up in $CREDENTIALS_DIRECTORY (systemd's "
+     "LoadCredential=)."},
 
     {"pipeline", "window_ms", T_INT, "1000", 1, 3600000, OFF(window_ms),
      "A (table, column) window is flushed when its first message is this old (ms)."},
@@ -136,7 +138,6 @@ typedef struct load_ctx {
   int line;           /* line number of the line being handled */
   int next_line;      /* line number of the next read */
   int section_line;   /* line of the last [section] header read */
-  int cur_section_line;
   bool seen[NKEYS];
   int error_line;
   char error[512];
@@ -387,13 +388,7 @@ static int handler(void *user, const char *section, const char *name, const char
   load_ctx_t *ctx = user;
   if (ctx->error_line)
     return 0;
-  if (strcmp(section, ctx->cur_section) != 0 || ctx->section_line != ctx->cur_section_line) {
-    ctx->cur_section_line = ctx->section_line;
-    snprintf(ctx->cur_section, sizeof(ctx->cur_section), "%s", section);
-    ctx->cur = NULL;
-    if (strncmp(section, "column", 6) == 0 && begin_column(ctx, section) == 0)
-      return 0;
-  }
+  (void)section; /* the reader tracked it, line by line (see begin_section) */
   if (name == NULL) /* a section line alone (INI_CALL_HANDLER_ON_NEW_SECTION builds) */
     return 1;
   if (ctx->cur)
@@ -401,6 +396,7 @@ static int handler(void *user, const char *section, const char *name, const char
   if (strcmp(section, "kafka") == 0 && strchr(name, '.') != NULL)
     return add_kafka_prop(ctx, name, value);
   bool known_section = false;
+  section = ctx->cur_section;
   for (size_t i = 0; i < NKEYS; i++) {
     if (strcmp(keys[i].section, section) != 0)
       continue;
@@ -413,9 +409,32 @@ static int handler(void *user, const char *section, const char *name, const char
     ctx->seen[i] = true;
     return set_key(ctx, &keys[i], value);
   }
-  if (!known_section)
-    return fail(ctx, "unknown section [%s]", section);
+  if (!known_section) /* only before the first section header */
+    return fail(ctx, "key '%s' outside any section", name);
   return fail(ctx, "unknown key '%s' in [%s]", name, section);
+}
+
+/* A [section] header: known sections, or [column "table.column"] which
+ * starts a contract. Checked here so that an empty or misspelled section is
+ * an error too, not silently ignored. */
+static void begin_section(load_ctx_t *ctx, const char *line) {
+  const char *start = line + strspn(line, " \t") + 1;
+  const char *end = strchr(start, ']');
+  if (end == NULL) /* inih reports it as a syntax error */
+    return;
+  snprintf(ctx->cur_section, sizeof(ctx->cur_section), "%.*s", (int)(end - start), start);
+  ctx->cur = NULL;
+  if (ctx->error_line)
+    return;
+  if (strncmp(ctx->cur_section, "column", 6) == 0) {
+    begin_column(ctx, ctx->cur_section);
+    return;
+  }
+  for (size_t i = 0; i < NKEYS; i++)
+    if (strcmp(keys[i].section, ctx->cur_section) == 0)
+      return;
+  fail(ctx, "unknown section [%s] (daemon, redis, kafka, postgres, pipeline, audit, "
+            "column \"table.column\")", ctx->cur_section);
 }
 
 /* fgets that counts lines, so the handler knows where it is. */
@@ -426,8 +445,10 @@ static char *reader(char *str, int num, void *stream) {
     return NULL;
   ctx->line = ctx->next_line;
   const char *p = r + strspn(r, " \t");
-  if (*p == '[')
+  if (*p == '[') {
     ctx->section_line = ctx->line;
+    begin_section(ctx, p);
+  }
   size_t n = strlen(r);
   if (n && r[n - 1] == '\n')
     ctx->next_line++;
@@ -590,6 +611,12 @@ const rf_contract_t *rf_config_contract(const rf_config_t *cfg, const char *tabl
 }
 
 char *rf_config_read_secret(const char *path, size_t *len, char *errbuf, size_t errlen) {
+  char joined[4096];
+  const char *creds = getenv("CREDENTIALS_DIRECTORY");
+  if (path[0] != '/' && creds && creds[0]) {
+    snprintf(joined, sizeof(joined), "%s/%s", creds, path);
+    path = joined;
+  }
   FILE *f = fopen(path, "rb");
   if (f == NULL) {
     snprintf(errbuf, errlen, "%s: %s", path, strerror(errno));

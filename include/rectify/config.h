@@ -100,7 +100,9 @@ void rf_config_free(rf_config_t *cfg);
 /* The contract for table.column, or NULL. */
 const rf_contract_t *rf_config_contract(const rf_config_t *cfg, const char *table_name,
                                         const char *column_name);
-/* Reads a whole secret file (trailing newline stripped). NULL + errbuf on error. */
+/* Reads a whole secret file (trailing newline stripped). A relative path is
+ * taken from $CREDENTIALS_DIRECTORY when set (systemd LoadCredential=).
+ * NULL + errbuf on error. */
 char *rf_config_read_secret(const char *path, size_t *len, char *errbuf, size_t errlen);
 /* Writes the reference documentation of every key (the body of conf/rectify.conf). */
 void rf_config_write_reference(FILE *f);

@@ -120,27 +120,45 @@ static void test_values_and_contracts(void **state) {
   assert_true(c->nullable);
   assert_null(rf_config_contract(cfg, "customers", "email"));
   rf_config_free(cfg);
+
+  path = write_tmp("[daemon]\nsource = kafka\n[kafka]\ntopic = t1\nsecurity.protocol = SASL_SSL\n"
+                   "sasl.mechanism = PLAIN\n");
+  cfg = rf_config_load(path, err, sizeof(err));
+  unlink(path);
+  if (cfg == NULL)
+    fail_msg("%s", err);
+  assert_string_equal(cfg->source, "kafka");
+  assert_string_equal(cfg->kafka_topic, "t1");
+  assert_int_equal(cfg->n_kafka_props, 2);
+  assert_string_equal(cfg->kafka_props[0].name, "security.protocol");
+  assert_string_equal(cfg->kafka_props[0].value, "SASL_SSL");
+  assert_int_equal(cfg->kafka_props[1].line, 6);
+  rf_config_free(cfg);
 }
 
 static void test_errors(void **state) {
   (void)state;
   expect_error("[daemon]\nlog_level = info\nbogus = 1\n", 3, "unknown key 'bogus' in [daemon]");
-  expect_error("\n[nosuch]\nx = 1\n", 3, "unknown section [nosuch]");
+  expect_error("\n[nosuch]\nx = 1\n", 2, "unknown section [nosuch]");
+  expect_error("[daemon]\n[x]\n", 2, "unknown section [x]");
+  expect_error("orphan = 1\n[daemon]\n", 1, "key 'orphan' outside any section");
+  expect_error("[daemon]\nsource = carrier-pigeon\n", 2, "source 'carrier-pigeon'");
+  expect_error("[kafka]\nenable.auto.commit = true\n", 2, "set by rectify");
   expect_error("[redis]\nport = abc\n", 2, "port: expected an integer");
   expect_error("[redis]\nport = 70000\n", 2, "out of range [1, 65535]");
   expect_error("[pipeline]\nstrict_columns = maybe\n", 2, "expected yes or no");
   expect_error("[daemon]\nlog_level = loud\n", 2, "unknown level 'loud'");
   expect_error("[redis]\nport = 1\nport = 2\n", 3, "duplicate key 'port'");
   expect_error("[pipeline]\nmax_value_bytes = 12q\n", 2, "expected a size");
-  expect_error("[column orders.date]\ntype = date\n", 2, "expected [column \"table.column\"]");
-  expect_error("[column \"ordersdate\"]\ntype = date\n", 2, "must be \"table.column\"");
+  expect_error("[column orders.date]\ntype = date\n", 1, "expected [column \"table.column\"]");
+  expect_error("[column \"ordersdate\"]\ntype = date\n", 1, "must be \"table.column\"");
   expect_error("\n[column \"o.d\"]\nformat = %Y\n", 2, "missing type");
   expect_error("[column \"o.d\"]\ntype = enum\n", 1, "needs `allowed`");
   expect_error("[column \"o.d\"]\ntype = colour\n", 2, "unknown contract type 'colour'");
   expect_error("[column \"o.d\"]\ntype = string\npattern = ([a-z\n", 3, "pattern:");
   expect_error("[column \"o.d\"]\ntype = integer\nmin = ten\n", 1, "min 'ten' is not a number");
   expect_error("[column \"o.d\"]\ntype = string\ncolour = red\n", 3, "unknown key 'colour'");
-  expect_error("[column \"o.d\"]\ntype = string\n[column \"o.d\"]\ntype = string\n", 4,
+  expect_error("[column \"o.d\"]\ntype = string\n[column \"o.d\"]\ntype = string\n", 3,
                "duplicate contract for o.d");
   expect_error("[daemon]\nthis line has no equals sign\n", 2, "syntax error");
   expect_error("[daemon]\ninstance_name = a b\n", 2, "instance_name 'a b'");
