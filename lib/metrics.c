@@ -113,9 +113,11 @@ void rf_metrics_render_prometheus(const rf_metrics_snapshot_t *s, rf_buf_t *b) {
         p->writer_pending_rows);
   family(b, "rectify_source_lag_messages", "gauge",
          "Messages on the source not yet delivered to this consumer group.");
-  rf_buf_puts(b, "rectify_source_lag_messages{source=\"");
-  label_value(b, s->source);
-  rf_buf_printf(b, "\"} %lld\n", (long long)(s->source_lag < 0 ? 0 : s->source_lag));
+  if (s->source_lag >= 0) { /* unknown until the source has answered: no sample, not a 0 */
+    rf_buf_puts(b, "rectify_source_lag_messages{source=\"");
+    label_value(b, s->source);
+    rf_buf_printf(b, "\"} %lld\n", (long long)s->source_lag);
+  }
   family(b, "rectify_audit_chain_length", "gauge", "Entries in this instance's audit chain.");
   rf_buf_puts(b, "rectify_audit_chain_length{chain=\"");
   label_value(b, s->chain_id);
