@@ -1145,9 +1145,15 @@ rf__val_t rf__str_percent(rf__ctx_t *c, const rf__str_t *fmt, rf__val_t args) {
     rf_py_pct_spec_t sp;
     rf_pyerr_t err = {0};
     size_t index = rf__utf8_count(fmt->p, i);
+    if (i + 1 < fmt->len && fmt->p[i + 1] == '(' && !mapping)
+      rf__raise(c, "TypeError", "format requires a mapping");
     int used = rf_py_pct_parse(fmt->p + i + 1, fmt->len - i - 1, index, &sp, &err);
-    if (used < 0)
+    if (used < 0) {
+      /* CPython fetches the argument before it looks at the conversion */
+      if (ai >= na && !mapping && strncmp(err.msg, "unsupported format character", 28) == 0)
+        rf__raise(c, "TypeError", "not enough arguments for format string");
       rf__raise_err(c, &err);
+    }
     if (ai >= na && !(mapping && ai == 0))
       rf__raise(c, "TypeError", "not enough arguments for format string");
     rf__val_t v = av[ai++];

@@ -634,6 +634,7 @@ static rf__node_t *parse_call(rf__cc_t *cc, rf__node_t *callee, const rf__tok_t 
   nvec_t args = {0}, kw = {0};
   const char **kwn = NULL;
   int kwcap = 0;
+  bool bare_gen = false; /* f(x for x in y) without its own parentheses */
   while (!is_op(cc, ")")) {
     rf__tok_t *at = peek(cc);
     if (is_op(cc, "*") || is_op(cc, "**"))
@@ -662,6 +663,7 @@ static rf__node_t *parse_call(rf__cc_t *cc, rf__node_t *callee, const rf__tok_t 
       rf__node_t *a = parse_expression(cc);
       if (is_kw(cc, "for") || is_kw(cc, "async")) {
         a = parse_comp(cc, NK_GENEXP, a, at);
+        bare_gen = true;
         if (args.n || !is_op(cc, ")"))
           rf__cc_fail(cc, CE_SYNTAX, at->line, at->col,
                       "Generator expression must be parenthesized");
@@ -674,7 +676,7 @@ static rf__node_t *parse_call(rf__cc_t *cc, rf__node_t *callee, const rf__tok_t 
     if (!is_op(cc, ","))
       break;
     next(cc);
-    if (args.n == 1 && args.v[0]->kind == NK_GENEXP && kw.n == 0 && !is_op(cc, ")"))
+    if (bare_gen && !is_op(cc, ")"))
       rf__cc_fail(cc, CE_SYNTAX, t->line, t->col, "Generator expression must be parenthesized");
   }
   expect_op(cc, ")");
