@@ -16,6 +16,7 @@
 #include "rectify/alloc.h"
 #include "rectify/error.h"
 #include "rectify/produce.h"
+#include "rectify/produce_kafka.h"
 
 #define MAX_BATCH 100000
 
@@ -23,6 +24,7 @@ typedef struct produce_args {
   char host[256];
   int port;
   const char *stream, *field, *truth, *families, *id_prefix;
+  const char *kafka, *topic; /* the Kafka sink instead of Redis */
   uint64_t count, seed;
   double rate, malformed;
   size_t batch, oversize;
@@ -52,6 +54,9 @@ static void usage(FILE *f) {
           "  --batch N            messages per pipelined batch (default 1000)\n"
           "  --field NAME         stream entry field (default payload)\n"
           "  --oversize-bytes N   size of oversize messages (default 1052672)\n"
+          "  --kafka BROKERS      produce to Kafka instead (bootstrap servers, with --topic;\n"
+          "                       the message id is the key; entry_id is topic/partition/offset)\n"
+          "  --topic NAME         Kafka topic (with --kafka)\n"
           "  --list-families      print the families and exit\n");
 }
 
@@ -104,6 +109,7 @@ static int parse(int argc, char **argv, produce_args_t *a) {
       {"id-prefix", required_argument, NULL, 'p'}, {"batch", required_argument, NULL, 'b'},
       {"field", required_argument, NULL, 'F'},     {"oversize-bytes", required_argument, NULL, 'O'},
       {"list-families", no_argument, NULL, 'L'},   {"help", no_argument, NULL, 'h'},
+      {"kafka", required_argument, NULL, 'k'},     {"topic", required_argument, NULL, 'T'},
       {NULL, 0, NULL, 0}};
   memset(a, 0, sizeof(*a));
   a->seed = 1;
@@ -149,6 +155,8 @@ static int parse(int argc, char **argv, produce_args_t *a) {
         return 2;
       a->oversize = (size_t)v;
       break;
+    case 'k': a->kafka = optarg; break;
+    case 'T': a->topic = optarg; break;
     case 'L': list_families(); return -1;
     case 'h': usage(stdout); return -1;
     default: usage(stderr); return 2;
@@ -157,6 +165,15 @@ static int parse(int argc, char **argv, produce_args_t *a) {
   if (optind != argc) {
     fprintf(stderr, "rectifyctl produce: unexpected argument '%s'\n", argv[optind]);
     return 2;
+  }
+  if (a->kafka || a->topic) {
+    if (a->kafka == NULL || a->topic == NULL || a->kafka[0] == '\0' || a->topic[0] == '\0' ||
+        !have_count || redis) {
+      fprintf(stderr, "rectifyctl produce: --kafka and --topic (not --redis) and --count are "
+                      "required for Kafka\n");
+      return 2;
+    }
+    return 0;
   }
   if (redis == NULL || a->stream == NULL || !have_count) {
     fprintf(stderr, "rectifyctl produce: --redis, --stream and --count are required\n");
@@ -248,7 +265,11 @@ static int cmd_produce(int argc, char **argv) {
     }
     setvbuf(truth, NULL, _IOFBF, 1 << 20);
   }
-  err_code = rf_produce_redis_sink_open(a.host, a.port, a.stream, a.field, &sink, err, sizeof(err));
+  if (a.kafka)
+    err_code = rf_produce_kafka_sink_open(a.kafka, a.topic, &sink, err, sizeof(err));
+  else
+    err_code =
+        rf_produce_redis_sink_open(a.host, a.port, a.stream, a.field, &sink, err, sizeof(err));
   if (err_code) {
     fprintf(stderr, "rectifyctl produce: %s\n", err);
     goto out;
