@@ -209,6 +209,43 @@ static inline void produce_ctl(scale_env_t *e, long count, const char *opts) {
   free(out);
 }
 
+/* The same, in the background (wait with produce_wait). */
+static inline void produce_bg(scale_env_t *e, rf_h_proc_t *proc, long count, const char *rate,
+                              const char *prefix, const char *seed) {
+  char bin[600], cnt[32], target[600], log[700];
+  snprintf(bin, sizeof(bin), "%s/rectifyctl", rf_h_bin_dir());
+  snprintf(cnt, sizeof(cnt), "%ld", count);
+  snprintf(log, sizeof(log), "%s/produce-%s.log", e->core.dir, prefix);
+  if (e->kafka) {
+    char *argv[] = {bin, "produce", "--kafka", e->km.bootstrap, "--topic", TOPIC, "--count", cnt,
+                    "--rate", (char *)rate, "--id-prefix", (char *)prefix, "--seed", (char *)seed,
+                    NULL};
+    assert_int_equal(rf_h_spawn(proc, argv, NULL, log), 0);
+  } else {
+    snprintf(target, sizeof(target), "127.0.0.1:%d", e->core.redis.port);
+    char *argv[] = {bin, "produce", "--redis", target, "--stream", STREAM, "--count", cnt,
+                    "--rate", (char *)rate, "--id-prefix", (char *)prefix, "--seed", (char *)seed,
+                    NULL};
+    assert_int_equal(rf_h_spawn(proc, argv, NULL, log), 0);
+  }
+}
+
+static inline void produce_wait(rf_h_proc_t *proc, int timeout_ms) {
+  int st;
+  assert_true(rf_h_wait(proc, timeout_ms, &st) >= 0);
+  assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+typedef struct at_least {
+  scale_env_t *e;
+  long long n;
+} at_least_t;
+
+static inline bool received_at_least(void *arg) {
+  at_least_t *a = arg;
+  return received_total(&a->e->core) >= a->n;
+}
+
 typedef struct scale_until {
   scale_env_t *e;
   long long n;
