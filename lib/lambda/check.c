@@ -233,6 +233,35 @@ static bool is_identity_const(const rf__node_t *n) {
   return n->kind == NK_CONST && (n->cval.t == VT_NONE || n->cval.t == VT_BOOL);
 }
 
+/* A literal str.format() template must not reach attributes ("{0.__class__}"):
+ * refuse it now rather than when it runs (dynamic templates are refused at
+ * run time by the evaluator). */
+static void check_format_literal(chk_t *k, const rf__node_t *lit) {
+  const char *p = lit->cval.s->p;
+  size_t n = lit->cval.s->len;
+  for (size_t i = 0; i < n; i++) {
+    if (p[i] != '{')
+      continue;
+    if (i + 1 < n && p[i + 1] == '{') {
+      i++;
+      continue;
+    }
+    int bracket = 0;
+    for (size_t j = i + 1; j < n; j++) {
+      char ch = p[j];
+      if (ch == '[')
+        bracket = 1;
+      else if (ch == ']')
+        bracket = 0;
+      else if (!bracket && (ch == '!' || ch == ':' || ch == '}' || ch == '{'))
+        break;
+      else if (!bracket && ch == '.')
+        deny(k, lit, "attribute access in a format field is not allowed ('%.*s')",
+             (int)(j - i + 1 > 40 ? 40 : j - i + 1), p + i);
+    }
+  }
+}
+
 static void walk_call(chk_t *k, rf__node_t *n, int ctx) {
   rf__node_t *callee = n->a;
   const rf__fninfo_t *fi = NULL;
@@ -287,6 +316,8 @@ static void walk_call(chk_t *k, rf__node_t *n, int ctx) {
     deny(k, callee, "%s", "only allowed functions and methods can be called");
   }
   check_kw(k, n, fi);
+  if (n->fn == M_FORMAT && n->a && n->a->kind == NK_CONST && n->a->cval.t == VT_STR)
+    check_format_literal(k, n->a);
   for (int i = 0; i < n->nargs; i++) {
     rf__node_t *a = n->args[i];
     if (a->kind == NK_GENEXP) {

@@ -1,0 +1,410 @@
+/* test_lambda.c - unit tests of the lambda language (lib/lambda/).
+ *
+ * Table-driven evaluation cases live in tests/data/lambda/unit_cases.txt; the
+ * tests here cover what a table cannot: error positions, limits, the API's
+ * ownership rules, context reuse, rows, threads, and allocation-failure walks
+ * (every allocation of compile and eval is made to fail in turn: each must
+ * end in a clean RF_ENOMEM with nothing leaked - ASan checks the leaks).
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "rectify/alloc.h"
+#include "rectify/error.h"
+#include "rectify/lambda.h"
+
+/* ------------------------------------------------------------------ helpers */
+
+typedef struct outcome {
+  int compile_rc;
+  char compile_err[512];
+  rf_lambda_result_t res;
+} outcome_t;
+
+static void run(const char *src, const char *x, const char *rowjson, outcome_t *o) {
+  memset(o, 0, sizeof(*o));
+  rf_lambda_t *l = NULL;
+  o->compile_rc = rf_lambda_compile(src, strlen(src), NULL, &l, o->compile_err,
+                                    sizeof(o->compile_err));
+  if (o->compile_rc)
+    return;
+  cJSON *row = rowjson ? cJSON_Parse(rowjson) : NULL;
+  int rc = rf_lambda_eval(l, x, x ? strlen(x) : 0, row, &o->res);
+  assert_int_equal(rc, 0);
+  cJSON_Delete(row);
+  rf_lambda_free(l);
+}
+
+static void want_value(const char *src, const char *x, const char *type, const char *value) {
+  outcome_t o;
+  run(src, x, NULL, &o);
+  if (o.compile_rc)
+    fail_msg("%s: compile failed: %s", src, o.compile_err);
+  if (!o.res.ok)
+    fail_msg("%s: raised %s: %s", src, o.res.error, o.res.message);
+  assert_string_equal(o.res.type, type);
+  if (value)
+    assert_string_equal(o.res.value, value);
+  else
+    assert_true(o.res.is_none);
+  rf_lambda_result_clear(&o.res);
+}
+
+static void want_compile_error(const char *src, int rc, const char *needle) {
+  outcome_t o;
+  run(src, "x", NULL, &o);
+  if (o.compile_rc != rc)
+    fail_msg("%s: compile rc %d (%s), want %d", src, o.compile_rc, o.compile_err, rc);
+  if (needle && !strstr(o.compile_err, needle))
+    fail_msg("%s: message '%s' lacks '%s'", src, o.compile_err, needle);
+}
+
+static void want_raise(const char *src, const char *x, const char *cls) {
+  outcome_t o;
+  run(src, x, NULL, &o);
+  if (o.compile_rc)
+    fail_msg("%s: compile failed: %s", src, o.compile_err);
+  if (o.res.ok)
+    fail_msg("%s: returned %s, want %s", src, o.res.value ? o.res.value : "None", cls);
+  assert_string_equal(o.res.error, cls);
+  assert_non_null(o.res.message);
+  rf_lambda_result_clear(&o.res);
+}
+
+/* ------------------------------------------------------------------ table */
+
+static void unescape(char *s, bool src) {
+  char *w = s;
+  for (char *r = s; *r; r++) {
+    if (r[0] == '\\' && r[1] == 'n') {
+      *w++ = '\n';
+      r++;
+    } else if (!src && r[0] == '\\' && r[1] == 't') {
+      *w++ = '\t';
+      r++;
+    } else {
+      *w++ = *r;
+    }
+  }
+  *w = '\0';
+}
+
+static void test_table(void **state) {
+  (void)state;
+  FILE *f = fopen(RF_TEST_DATA "/lambda/unit_cases.txt", "r");
+  assert_non_null(f);
+  char line[4096];
+  int n = 0;
+  while (fgets(line, sizeof(line), f)) {
+    line[strcspn(line, "\n")] = '\0';
+    if (line[0] == '#' || line[0] == '\0')
+      continue;
+    char *src = line, *x = strchr(src, '\t');
+    assert_non_null(x);
+    *x++ = '\0';
+    char *type = strchr(x, '\t');
+    assert_non_null(type);
+    *type++ = '\0';
+    char *value = strchr(type, '\t');
+    if (value)
+      *value++ = '\0';
+    unescape(src, true);
+    bool none = strcmp(x, "\\N") == 0;
+    unescape(x, false);
+    if (type[0] == '!') {
+      const char *cls = type + 1;
+      outcome_t o;
+      run(src, none ? NULL : x, NULL, &o);
+      if (o.compile_rc) {
+        if (strcmp(rf_lambda_compile_error_class(o.compile_rc), cls) != 0)
+          fail_msg("line '%s': compile error %s (%s), want %s", src,
+                   rf_lambda_compile_error_class(o.compile_rc), o.compile_err, cls);
+      } else {
+        if (o.res.ok || strcmp(o.res.error, cls) != 0)
+          fail_msg("line '%s': got %s %s, want %s", src, o.res.ok ? "ok" : o.res.error,
+                   o.res.ok ? (o.res.value ? o.res.value : "None") : o.res.message, cls);
+        rf_lambda_result_clear(&o.res);
+      }
+    } else {
+      assert_non_null(value);
+      want_value(src, none ? NULL : x, type, strcmp(value, "\\N") == 0 ? NULL : value);
+    }
+    n++;
+  }
+  fclose(f);
+  assert_true(n >= 80);
+}
+
+/* ------------------------------------------------------------------ compile errors */
+
+static void test_positions(void **state) {
+  (void)state;
+  want_compile_error("lambda x: x +", RF_ESYNTAX, "at 1:14");
+  want_compile_error("lambda x: foo(x)", RF_EDENIED, "function 'foo' is not allowed at 1:11");
+  want_compile_error("lambda x: bar + 1", RF_EDENIED, "name 'bar' is not allowed at 1:11");
+  want_compile_error("lambda x: x.__class__", RF_EDENIED, "'__class__' is not allowed at 1:13");
+  want_compile_error("lambda x: (x.strip()\n .bad())", RF_EDENIED, "method 'bad' is not allowed at 2:3");
+  want_compile_error("lambda x: x.strip()\n .bad()", RF_ESYNTAX, "at 2:2");
+  want_compile_error("lambda x: 'abc", RF_ESYNTAX, "unterminated string literal at 1:11");
+  want_compile_error("lambda x: f'{x!z}'", RF_ESYNTAX, "invalid conversion character");
+  want_compile_error("lambda x: f'{}'", RF_ESYNTAX, "empty expression");
+  want_compile_error("lambda x: f'{x=}'", RF_EDENIED, "self-documenting");
+  want_compile_error("lambda x: f'{x:{x:{x}}}'", RF_ESYNTAX, "nested too deeply");
+  want_compile_error("lambda x: 012", RF_ESYNTAX, "leading zeros");
+  want_compile_error("lambda x: 1j", RF_EDENIED, "complex");
+  want_compile_error("lambda x: '\\N{NO SUCH NAME}'", RF_ESYNTAX, "unknown Unicode character name");
+  want_compile_error("lambda x: '\\x4'", RF_ESYNTAX, "truncated");
+  want_compile_error("lambda x: x is 'a'", RF_EDENIED, "only allowed with None");
+  want_compile_error("lambda x: re.I", RF_EDENIED, "flags argument");
+  want_compile_error("lambda x: enumerate(x)", RF_EDENIED, "only allowed where it is iterated");
+  want_compile_error("lambda x: (c for c in x)", RF_EDENIED, "generator expression");
+  want_compile_error("lambda x: str(c for c in x)", RF_EDENIED, "generator expression");
+  want_compile_error("lambda x: max(c for c in x, default=1)", RF_ESYNTAX, "parenthesized");
+  want_compile_error("lambda x, x: x", RF_ESYNTAX, "duplicate argument");
+  want_compile_error("lambda x, y, z: x", RF_EDENIED, "one or two parameters");
+  want_compile_error("", RF_ESYNTAX, "empty source");
+  want_compile_error("x + 1", RF_ESYNTAX, "expected 'lambda'");
+  {
+    rf_lambda_t *l = NULL;
+    char err[128];
+    assert_int_equal(rf_lambda_compile("lambda x: x\0", 12, NULL, &l, err, sizeof(err)), RF_ESYNTAX);
+    assert_int_equal(rf_lambda_compile("lambda x: '\xff'", 16, NULL, &l, err, sizeof(err)), RF_ESYNTAX);
+    assert_null(l);
+  }
+  want_compile_error("lambda x: [1 for a, *b in x]", RF_EDENIED, "starred");
+  want_compile_error("lambda x: x.split(*x)", RF_EDENIED, "star-arguments");
+  want_compile_error("lambda x: 1 if x", RF_ESYNTAX, "expected 'else'");
+  want_compile_error("lambda x: x.replace('a', 'b', count=1)", RF_EDENIED, "keyword argument 'count'");
+}
+
+static void test_limits(void **state) {
+  (void)state;
+  rf_lambda_limits_t lim;
+  rf_lambda_limits_default(&lim);
+  assert_int_equal(lim.max_source, 4096);
+  char big[6000];
+  memset(big, ' ', sizeof(big));
+  memcpy(big, "lambda x: x", 11);
+  big[sizeof(big) - 1] = '\0';
+  want_compile_error(big, RF_ELIMIT, "source too long");
+  char deep[400];
+  int k = snprintf(deep, sizeof(deep), "lambda x: ");
+  for (int i = 0; i < 100; i++)
+    deep[k++] = '(';
+  deep[k++] = 'x';
+  for (int i = 0; i < 100; i++)
+    deep[k++] = ')';
+  deep[k] = '\0';
+  want_compile_error(deep, RF_ELIMIT, "nested too deeply");
+  /* custom limits are honoured */
+  lim.max_steps = 50;
+  rf_lambda_t *l;
+  char err[256];
+  const char *src = "lambda x: [c for c in x]";
+  assert_int_equal(rf_lambda_compile(src, strlen(src), &lim, &l, err, sizeof(err)), 0);
+  rf_lambda_result_t res;
+  assert_int_equal(rf_lambda_eval(l, "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz", 52, NULL, &res), 0);
+  assert_false(res.ok);
+  assert_string_equal(res.error, "LimitError");
+  assert_non_null(strstr(res.message, "step limit"));
+  rf_lambda_result_clear(&res);
+  assert_int_equal(rf_lambda_eval(l, "abc", 3, NULL, &res), 0);
+  assert_true(res.ok);
+  assert_string_equal(res.value, "['a', 'b', 'c']");
+  rf_lambda_result_clear(&res);
+  rf_lambda_free(l);
+  lim.max_steps = 100000;
+  lim.max_str_bytes = 10;
+  src = "lambda x: x * 3";
+  assert_int_equal(rf_lambda_compile(src, strlen(src), &lim, &l, err, sizeof(err)), 0);
+  assert_int_equal(rf_lambda_eval(l, "abcd", 4, NULL, &res), 0);
+  assert_string_equal(res.error, "LimitError");
+  rf_lambda_result_clear(&res);
+  rf_lambda_free(l);
+  want_raise("lambda x: 2 ** 100000", "a", "LimitError");
+  want_raise("lambda x: x.zfill(10**9)", "a", "LimitError");
+  want_raise("lambda x: re.match('(a+)+$', 'a' * 40 + 'b')", "a", "LimitError");
+  want_raise("lambda x: sum(range(10**12))", "a", "LimitError");
+}
+
+/* ------------------------------------------------------------------ API behaviour */
+
+static void test_api(void **state) {
+  (void)state;
+  rf_lambda_t *l;
+  char err[256];
+  const char *src = "lambda x, row: row.get('city', x).strip().title()";
+  assert_int_equal(rf_lambda_compile(src, strlen(src), NULL, &l, err, sizeof(err)), 0);
+  assert_int_equal(rf_lambda_arity(l), 2);
+  rf_lambda_ctx_t *ctx = rf_lambda_ctx_new();
+  assert_non_null(ctx);
+  rf_lambda_result_t res;
+  cJSON *row = cJSON_Parse("{\"city\":\"  new york \",\"n\":3}");
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(rf_lambda_eval_ctx(ctx, l, "x", 1, row, &res), 0);
+    assert_true(res.ok);
+    assert_string_equal(res.type, "str");
+    assert_string_equal(res.value, "New York");
+    assert_int_equal(res.value_len, 8);
+    rf_lambda_result_clear(&res);
+  }
+  /* no row: an empty mapping */
+  assert_int_equal(rf_lambda_eval_ctx(ctx, l, " paris", 6, NULL, &res), 0);
+  assert_string_equal(res.value, "Paris");
+  rf_lambda_result_clear(&res);
+  /* invalid UTF-8 input is a clean ValueError */
+  assert_int_equal(rf_lambda_eval_ctx(ctx, l, "\xff", 1, NULL, &res), 0);
+  assert_false(res.ok);
+  assert_string_equal(res.error, "ValueError");
+  rf_lambda_result_clear(&res);
+  cJSON_Delete(row);
+  rf_lambda_free(l);
+  /* row value types */
+  row = cJSON_Parse("{\"i\":3,\"f\":2.5,\"b\":true,\"n\":null,\"l\":[1,\"a\"],\"d\":{\"k\":1}}");
+  src = "lambda x, r: (r['i'], r['f'], r['b'], r['n'], r['l'], r['d'], 'k' in r['d'], len(r))";
+  assert_int_equal(rf_lambda_compile(src, strlen(src), NULL, &l, err, sizeof(err)), 0);
+  assert_int_equal(rf_lambda_eval_ctx(ctx, l, NULL, 0, row, &res), 0);
+  assert_true(res.ok);
+  assert_string_equal(res.value, "(3, 2.5, True, None, [1, 'a'], {'k': 1}, True, 6)");
+  rf_lambda_result_clear(&res);
+  cJSON_Delete(row);
+  rf_lambda_free(l);
+  /* None result */
+  src = "lambda x: None";
+  assert_int_equal(rf_lambda_compile(src, strlen(src), NULL, &l, err, sizeof(err)), 0);
+  assert_int_equal(rf_lambda_arity(l), 1);
+  assert_int_equal(rf_lambda_eval_ctx(ctx, l, "a", 1, NULL, &res), 0);
+  assert_true(res.ok && res.is_none);
+  assert_null(res.value);
+  assert_string_equal(res.type, "NoneType");
+  rf_lambda_result_clear(&res);
+  rf_lambda_free(l);
+  rf_lambda_ctx_free(ctx);
+  rf_lambda_free(NULL);
+  rf_lambda_ctx_free(NULL);
+  assert_string_equal(rf_lambda_compile_error_class(RF_EDENIED), "CheckError");
+}
+
+/* ------------------------------------------------------------------ threads */
+
+typedef struct tharg {
+  const rf_lambda_t *l;
+  int bad;
+} tharg_t;
+
+static void *thread_main(void *p) {
+  tharg_t *a = p;
+  rf_lambda_ctx_t *ctx = rf_lambda_ctx_new();
+  char in[32], want[32];
+  for (int i = 0; i < 2000 && ctx; i++) {
+    snprintf(in, sizeof(in), " %d-ab ", i);
+    snprintf(want, sizeof(want), "%d|AB", i);
+    rf_lambda_result_t res;
+    if (rf_lambda_eval_ctx(ctx, a->l, in, strlen(in), NULL, &res) != 0 || !res.ok ||
+        strcmp(res.value, want) != 0)
+      a->bad++;
+    rf_lambda_result_clear(&res);
+  }
+  rf_lambda_ctx_free(ctx);
+  return NULL;
+}
+
+static void test_threads(void **state) {
+  (void)state;
+  const char *src = "lambda x: re.sub(r'^(\\d+)-(\\w+)$', r'\\1|\\2', x.strip()).upper()";
+  rf_lambda_t *l;
+  char err[256];
+  assert_int_equal(rf_lambda_compile(src, strlen(src), NULL, &l, err, sizeof(err)), 0);
+  pthread_t th[4];
+  tharg_t args[4];
+  for (int i = 0; i < 4; i++) {
+    args[i].l = l;
+    args[i].bad = 0;
+    assert_int_equal(pthread_create(&th[i], NULL, thread_main, &args[i]), 0);
+  }
+  for (int i = 0; i < 4; i++) {
+    pthread_join(th[i], NULL);
+    assert_int_equal(args[i].bad, 0);
+  }
+  rf_lambda_free(l);
+}
+
+/* ------------------------------------------------------------------ allocation failures */
+
+static const char *const torture_src[] = {
+    "lambda x: x.strip().lower()",
+    "lambda x, row: f\"{row.get('a', x)!r:>12} {len(x):03d}\"",
+    "lambda x: [c.upper() for c in x.split(',') if c] + sorted(x)",
+    "lambda x: re.sub(r'(\\d+)', r'<\\1>', x) + str(re.findall('[a-z]', x))",
+    "lambda x: datetime.strptime('2024-01-05', '%Y-%m-%d').strftime('%d/%m/%Y') + x",
+    "lambda x: '%s %05.1f %x' % (x, 2.5, 255) + '{0:^9}'.format(x) + str(2 ** 100)",
+    "lambda x: ''.join(c for c in x.title() if c.isalpha()) * 3",
+    "lambda x: (int('123456789012345678901234567890') * 7, round(2.675, 2), x.partition('-'))",
+};
+
+static void test_alloc_failures(void **state) {
+  (void)state;
+  cJSON *row = cJSON_Parse("{\"a\":\"row-a\",\"b\":[1,2]}");
+  for (size_t s = 0; s < sizeof(torture_src) / sizeof(torture_src[0]); s++) {
+    const char *src = torture_src[s];
+    bool done = false;
+    for (long n = 0; n < 5000 && !done; n++) {
+      rf_lambda_t *l = NULL;
+      char err[256];
+      rf_alloc_fail_after(n);
+      int rc = rf_lambda_compile(src, strlen(src), NULL, &l, err, sizeof(err));
+      if (rc != 0) {
+        rf_alloc_fail_reset();
+        assert_int_equal(rc, RF_ENOMEM);
+        assert_null(l);
+        continue;
+      }
+      rf_lambda_ctx_t *ctx = rf_lambda_ctx_new();
+      rf_lambda_result_t res;
+      memset(&res, 0, sizeof(res));
+      if (ctx) {
+        rc = rf_lambda_eval_ctx(ctx, l, "ab-12,cd", 8, row, &res);
+      } else {
+        rc = RF_ENOMEM;
+      }
+      rf_alloc_fail_reset();
+      if (rc == 0) {
+        if (!res.ok && strcmp(res.error, "MemoryError") != 0)
+          fail_msg("%s with allocation %ld failing: %s %s", src, n, res.error, res.message);
+        done = res.ok;
+        rf_lambda_result_clear(&res);
+      } else {
+        assert_int_equal(rc, RF_ENOMEM);
+        assert_null(res.value);
+      }
+      /* the same context works again once memory is back */
+      if (ctx) {
+        assert_int_equal(rf_lambda_eval_ctx(ctx, l, "ab-12,cd", 8, row, &res), 0);
+        assert_true(res.ok);
+        rf_lambda_result_clear(&res);
+      }
+      rf_lambda_ctx_free(ctx);
+      rf_lambda_free(l);
+    }
+    if (!done)
+      fail_msg("%s never succeeded", src);
+  }
+  cJSON_Delete(row);
+}
+
+int main(void) {
+  rf_alloc_init();
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_table),   cmocka_unit_test(test_positions),
+      cmocka_unit_test(test_limits),  cmocka_unit_test(test_api),
+      cmocka_unit_test(test_threads), cmocka_unit_test(test_alloc_failures),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
