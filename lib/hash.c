@@ -7,11 +7,21 @@
 
 #include "rectify/error.h"
 
+#include <pthread.h>
+
+/* Fetch the SHA-256 implementation once: EVP_sha256() makes every
+ * DigestInit look the algorithm up again under a lock (OpenSSL 3). */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void fetch_sha256(void) { sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL); }
+
 int rf_sha256_parts(const void *const *parts, const size_t *lens, size_t n,
                     unsigned char out[RF_SHA256_LEN]) {
+  pthread_once(&sha256_once, fetch_sha256);
   EVP_MD_CTX *ctx = EVP_MD_CTX_new();
   unsigned int outlen = 0;
-  int ok = ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1;
+  int ok = ctx != NULL && sha256_md != NULL && EVP_DigestInit_ex2(ctx, sha256_md, NULL) == 1;
   for (size_t i = 0; ok && i < n; i++)
     ok = EVP_DigestUpdate(ctx, parts[i], lens[i]) == 1;
   ok = ok && EVP_DigestFinal_ex(ctx, out, &outlen) == 1 && outlen == RF_SHA256_LEN;
