@@ -72,6 +72,7 @@ typedef struct rf_lambda_result {
   bool is_none; /* result is None */
   const char *error; /* static: exception class name when !ok ("ValueError", "LimitError") */
   char message[512]; /* str(exception) when !ok */
+  bool borrowed;     /* value belongs to the ctx (rf_lambda_eval_borrow); clear won't free it */
 } rf_lambda_result_t;
 
 /* Evaluate l on x (x == NULL means None; otherwise x[0..xlen) is a UTF-8 str;
@@ -91,5 +92,10 @@ void rf_lambda_ctx_free(rf_lambda_ctx_t *c);
 /* As rf_lambda_eval, with c's memory reused between calls. */
 int rf_lambda_eval_ctx(rf_lambda_ctx_t *c, const rf_lambda_t *l, const char *x, size_t xlen,
                        const cJSON *row, rf_lambda_result_t *res);
+/* As rf_lambda_eval_ctx, but res->value is borrowed from c (res->borrowed):
+ * valid until the next evaluation on c or rf_lambda_ctx_free(c). The hot path
+ * of an apply loop that copies the value anyway: no allocation per row at all. */
+int rf_lambda_eval_borrow(rf_lambda_ctx_t *c, const rf_lambda_t *l, const char *x, size_t xlen,
+                          const cJSON *row, rf_lambda_result_t *res);
 
 #endif

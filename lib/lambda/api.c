@@ -204,27 +204,45 @@ int rf_lambda_arity(const rf_lambda_t *l) { return l->arity; }
 
 /* ------------------------------------------------------------------ contexts */
 
+static void end_eval(rf__ctx_t *c);
+
 rf_lambda_ctx_t *rf_lambda_ctx_new(void) {
   rf_lambda_ctx_t *c = rf_calloc(1, sizeof(*c));
   if (!c)
     return NULL;
   rf__arena_init(&c->arena, 0);
   rf_buf_init(&c->tmp);
+  rf_buf_init(&c->out);
   return c;
 }
 
 void rf_lambda_ctx_free(rf_lambda_ctx_t *c) {
   if (!c)
     return;
+  if (c->dirty)
+    end_eval(c);
   rf__arena_free(&c->arena);
   rf_buf_free(&c->tmp);
+  rf_buf_free(&c->out);
   rf_free(c->slots);
   rf_free(c);
 }
 
+static void result_init(rf_lambda_result_t *res) {
+  res->ok = false;
+  res->type = NULL;
+  res->value = NULL;
+  res->value_len = 0;
+  res->is_none = false;
+  res->error = NULL;
+  res->message[0] = '\0';
+  res->borrowed = false;
+}
+
 void rf_lambda_result_clear(rf_lambda_result_t *res) {
-  rf_free(res->value);
-  memset(res, 0, sizeof(*res));
+  if (!res->borrowed)
+    rf_free(res->value);
+  result_init(res);
 }
 
 /* ------------------------------------------------------------------ row conversion */
@@ -300,9 +318,13 @@ static void end_eval(rf__ctx_t *c) {
   rf_buf_reset(&c->tmp);
 }
 
-int rf_lambda_eval_ctx(rf_lambda_ctx_t *c, const rf_lambda_t *l, const char *x, size_t xlen,
-                       const cJSON *row, rf_lambda_result_t *res) {
-  memset(res, 0, sizeof(*res));
+static int eval_core(rf_lambda_ctx_t *c, const rf_lambda_t *l, const char *x, size_t xlen,
+                     const cJSON *row, rf_lambda_result_t *res, bool borrow) {
+  result_init(res);
+  if (c->dirty) {
+    end_eval(c);
+    c->dirty = false;
+  }
   if ((size_t)l->nslots > c->nslots_cap) {
     rf__val_t *s = rf_realloc(c->slots, (size_t)l->nslots * sizeof(*s));
     if (!s)
@@ -372,25 +394,49 @@ int rf_lambda_eval_ctx(rf_lambda_ctx_t *c, const rf_lambda_t *l, const char *x, 
     data = c->tmp.data ? c->tmp.data : "";
     len = c->tmp.len;
   }
-  char *out = rf_malloc(len + 1);
-  if (!out) {
-    end_eval(c);
-    return RF_ENOMEM;
+  char *out;
+  if (borrow) {
+    rf_buf_reset(&c->out);
+    rf_buf_append(&c->out, data, len);
+    if (!rf_buf_ok(&c->out)) {
+      end_eval(c);
+      return RF_ENOMEM;
+    }
+    out = c->out.data ? c->out.data : (char *)"";
+    res->borrowed = true;
+    c->dirty = true; /* the arena is recycled at the next call */
+  } else {
+    out = rf_malloc(len + 1);
+    if (!out) {
+      end_eval(c);
+      return RF_ENOMEM;
+    }
+    if (len)
+      memcpy(out, data, len);
+    out[len] = '\0';
   }
-  if (len)
-    memcpy(out, data, len);
-  out[len] = '\0';
   res->ok = true;
   res->type = v.t == VT_MATCH ? "Match" : rf__type_name(v);
   res->value = out;
   res->value_len = len;
-  end_eval(c);
+  if (!borrow)
+    end_eval(c);
   return 0;
+}
+
+int rf_lambda_eval_ctx(rf_lambda_ctx_t *c, const rf_lambda_t *l, const char *x, size_t xlen,
+                       const cJSON *row, rf_lambda_result_t *res) {
+  return eval_core(c, l, x, xlen, row, res, false);
+}
+
+int rf_lambda_eval_borrow(rf_lambda_ctx_t *c, const rf_lambda_t *l, const char *x, size_t xlen,
+                          const cJSON *row, rf_lambda_result_t *res) {
+  return eval_core(c, l, x, xlen, row, res, true);
 }
 
 int rf_lambda_eval(const rf_lambda_t *l, const char *x, size_t xlen, const cJSON *row,
                    rf_lambda_result_t *res) {
-  memset(res, 0, sizeof(*res));
+  result_init(res);
   rf_lambda_ctx_t *c = rf_lambda_ctx_new();
   if (!c)
     return RF_ENOMEM;

@@ -201,6 +201,33 @@ rf__val_t rf__float_from_str(rf__ctx_t *c, const rf__str_t *s) {
     return rf__v_float(neg ? -INFINITY : INFINITY);
   if (rl == 3 && strncasecmp(rest, "nan", 3) == 0)
     return rf__v_float(neg ? -NAN : NAN);
+  /* fast path (Clinger): up to 15 digits and no exponent is m / 10**k, exactly rounded */
+  {
+    uint64_t m = 0;
+    int digits = 0, frac = -1;
+    size_t j;
+    for (j = i; j < n; j++) {
+      char ch = p[j];
+      if (ch >= '0' && ch <= '9') {
+        m = m * 10 + (uint64_t)(ch - '0');
+        digits++;
+        if (frac >= 0)
+          frac++;
+      } else if (ch == '.' && frac < 0) {
+        frac = 0;
+      } else {
+        break;
+      }
+    }
+    if (j == n && digits > 0 && digits <= 15) {
+      static const double p10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7,
+                                   1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+      double d = (double)m;
+      if (frac > 0)
+        d /= p10[frac];
+      return rf__v_float(neg ? -d : d);
+    }
+  }
   /* [digits] [. digits] [e [sign] digits], underscores only between digits */
   char *clean = rf__alloc(c, n + 2);
   size_t k = 0;
@@ -1608,7 +1635,7 @@ rf__val_t rf__call_builtin(rf__ctx_t *c, const rf__node_t *n, int nargs, rf__val
   }
   case FN_RANGE: {
     argc_range(c, "range", nargs, 1, 3);
-    int64_t v[3];
+    int64_t v[3] = {0, 0, 0};
     for (int i = 0; i < nargs; i++) {
       if (!rf__is_int(args[i]))
         rf__raise(c, "TypeError", "'%s' object cannot be interpreted as an integer",

@@ -9,6 +9,7 @@
  * CPython when the actual receiver lacks it. Dunder names never pass.
  * Each refusal names what and where (line:col).
  */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -86,15 +87,23 @@ static const struct {
                {"U", RF_PY_RE_UNICODE},    {"UNICODE", RF_PY_RE_UNICODE},
                {NULL, 0}};
 
-const char *rf__fn_name(int id) {
+static const char *fn_names[A_END];
+static pthread_once_t fn_names_once = PTHREAD_ONCE_INIT;
+
+static void fn_names_init(void) {
   const rf__fninfo_t *tabs[] = {rf__builtins, rf__refuncs, rf__methods, rf__attrs};
   for (int t = 0; t < 4; t++)
     for (int i = 0; tabs[t][i].name; i++)
-      if (tabs[t][i].id == id)
-        return tabs[t][i].name;
-  if (id == FN_STRPTIME)
-    return "strptime";
-  return "?";
+      fn_names[tabs[t][i].id] = tabs[t][i].name;
+  fn_names[FN_STRPTIME] = "strptime";
+}
+
+/* The name of a builtin, method or attribute id (for messages). */
+const char *rf__fn_name(int id) {
+  pthread_once(&fn_names_once, fn_names_init);
+  if (id < 0 || id >= A_END || !fn_names[id])
+    return "?";
+  return fn_names[id];
 }
 
 static const rf__fninfo_t *lookup(const rf__fninfo_t *tab, const char *name) {

@@ -209,6 +209,8 @@ struct rf_lambda_ctx {
   rf__val_t *slots;
   size_t nslots_cap;
   rf_buf_t tmp; /* scratch for runtime calls; reset before use */
+  rf_buf_t out; /* the borrowed result text */
+  bool dirty;   /* the arena still holds the previous (borrowed) evaluation */
   struct rf__rtre *rtre; /* patterns compiled during this evaluation (arena list) */
 };
 

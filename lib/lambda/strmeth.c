@@ -77,6 +77,10 @@ static rf__val_t sub_count(rf__ctx_t *c, const rf__str_t *s, size_t b, size_t e)
 
 /* ------------------------------------------------------------------ strip */
 
+static inline bool ascii_space(unsigned char ch) {
+  return ch == ' ' || (ch >= 9 && ch <= 13) || (ch >= 0x1c && ch <= 0x1f);
+}
+
 static bool in_chars(uint32_t cp, const cps_t *set) {
   for (size_t i = 0; i < set->n; i++)
     if (set->cp[i] == cp)
@@ -98,10 +102,10 @@ static rf__val_t do_strip(rf__ctx_t *c, const rf__str_t *s, int nargc, rf__val_t
   size_t b = 0, e = s->len;
   if (s->ncp == s->len && (ws || args[0].s->ncp == args[0].s->len)) {
     if (which & 1)
-      while (b < e && (ws ? rf__u_isspace((unsigned char)s->p[b]) : in_chars((unsigned char)s->p[b], &set)))
+      while (b < e && (ws ? ascii_space((unsigned char)s->p[b]) : in_chars((unsigned char)s->p[b], &set)))
         b++;
     if (which & 2)
-      while (e > b && (ws ? rf__u_isspace((unsigned char)s->p[e - 1])
+      while (e > b && (ws ? ascii_space((unsigned char)s->p[e - 1])
                           : in_chars((unsigned char)s->p[e - 1], &set)))
         e--;
     return sub(c, s, b, e, e - b);
@@ -122,6 +126,15 @@ static rf__val_t do_strip(rf__ctx_t *c, const rf__str_t *s, int nargc, rf__val_t
 
 static rf__val_t do_case(rf__ctx_t *c, const rf__str_t *s, int id) {
   rf__work(c, s->len);
+  if (s->ncp == s->len && (id == M_LOWER || id == M_CASEFOLD || id == M_UPPER)) {
+    char *p = rf__alloc(c, s->len ? s->len : 1);
+    const char lo = id == M_UPPER ? 'a' : 'A', hi = id == M_UPPER ? 'z' : 'Z';
+    for (size_t i = 0; i < s->len; i++) {
+      char ch = s->p[i];
+      p[i] = (ch >= lo && ch <= hi) ? (char)(ch ^ 0x20) : ch;
+    }
+    return rf__v_str(c, p, s->len, s->len);
+  }
   if (s->ncp == s->len) {
     char *p = rf__alloc(c, s->len ? s->len : 1);
     bool prev_cased = false;
@@ -505,12 +518,13 @@ static rf__val_t do_split(rf__ctx_t *c, const rf__str_t *s, int id, int nargc, r
   bool rev = id == M_RSPLIT;
   if (sepv.t == VT_NONE) {
     /* whitespace split */
-    cps_t d;
+    cps_t d = {0};
     bool ascii = s->ncp == s->len;
     if (!ascii)
       d = decode(c, s);
     size_t nn = s->ncp;
 #define CP(k) (ascii ? (uint32_t)(unsigned char)s->p[k] : d.cp[k])
+#define rf__u_isspace(cp) (ascii ? ascii_space((unsigned char)(cp)) : rf__u_isspace(cp))
 #define OFF(k) (ascii ? (size_t)(k) : d.off[k])
     if (!rev) {
       size_t i = 0;
@@ -554,6 +568,7 @@ static rf__val_t do_split(rf__ctx_t *c, const rf__str_t *s, int id, int nargc, r
     }
 #undef CP
 #undef OFF
+#undef rf__u_isspace
     return lfinish(c, &out, true);
   }
   if (sepv.t != VT_STR)
@@ -824,7 +839,8 @@ rf__val_t rf__call_strmethod(rf__ctx_t *c, int id, const rf__str_t *s, int nargc
   case M_LSTRIP: return do_strip(c, s, nargc, args, 1, "lstrip");
   case M_RSTRIP: return do_strip(c, s, nargc, args, 2, "rstrip");
   case M_LOWER: case M_UPPER: case M_TITLE: case M_CAPITALIZE: case M_CASEFOLD: case M_SWAPCASE:
-    nargs(c, rf__fn_name(id), nargc, 0, 0);
+    if (nargc)
+      nargs(c, rf__fn_name(id), nargc, 0, 0);
     return do_case(c, s, id);
   case M_REPLACE: return do_replace(c, s, nargc, args, n->nkw);
   case M_SPLIT: case M_RSPLIT: return do_split(c, s, id, nargc, args, n, kw);
@@ -840,7 +856,8 @@ rf__val_t rf__call_strmethod(rf__ctx_t *c, int id, const rf__str_t *s, int nargc
   case M_ISDIGIT: case M_ISALPHA: case M_ISALNUM: case M_ISSPACE: case M_ISLOWER: case M_ISUPPER:
   case M_ISTITLE: case M_ISDECIMAL: case M_ISNUMERIC: case M_ISASCII: case M_ISIDENTIFIER:
   case M_ISPRINTABLE:
-    nargs(c, rf__fn_name(id), nargc, 0, 0);
+    if (nargc)
+      nargs(c, rf__fn_name(id), nargc, 0, 0);
     return do_is(c, s, id);
   case M_FORMAT:
     return rf__str_format(c, s, nargc, args, n->nkw, n->kwnames, kw);

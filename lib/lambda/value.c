@@ -205,6 +205,15 @@ size_t rf__utf8_count(const char *p, size_t len) {
 size_t rf__utf8_check(const char *p, size_t len) {
   const unsigned char *s = (const unsigned char *)p;
   size_t n = 0, i = 0;
+  /* ASCII fast path, 8 bytes at a time */
+  while (i + 8 <= len) {
+    uint64_t w;
+    memcpy(&w, s + i, 8);
+    if (w & UINT64_C(0x8080808080808080))
+      break;
+    i += 8;
+  }
+  n = i;
   while (i < len) {
     unsigned char c = s[i];
     if (c < 0x80) {
@@ -479,7 +488,47 @@ void rf__int_str(rf__ctx_t *c, rf__val_t v, rf_buf_t *out) {
   }
 }
 
-void rf__float_str(double f, rf_buf_t *out) { rf_py_float_repr(f, out); }
+/* repr(float). Most data values have few decimals: when some k <= 6 gives an
+ * integer m with m / 10**k == f exactly (IEEE division is correctly rounded,
+ * so this is "the decimal m e-k reads back as f"), the smallest such k is
+ * the shortest repr (|f| < 1e9 keeps 10**-k well above the float spacing, so
+ * at most one m can round-trip per k and llround finds it). Anything else
+ * goes to the general shortest-repr code of pyfmt.c. */
+void rf__float_str(double f, rf_buf_t *out) {
+  static const double p10[] = {1, 10, 100, 1e3, 1e4, 1e5, 1e6};
+  double a = fabs(f);
+  if (a >= 1e-4 && a < 1e9) {
+    for (int k = 0; k <= 6; k++) {
+      double scaled = a * p10[k];
+      long long m = llround(scaled);
+      if ((double)m / p10[k] != a)
+        continue;
+      /* digits of m, right to left: k decimals (or "0"), the point, the integer part */
+      char tmp[48];
+      char *e = tmp + sizeof(tmp), *w = e;
+      if (k == 0) {
+        *--w = '0';
+      } else {
+        for (int j = 0; j < k; j++) {
+          *--w = (char)('0' + m % 10);
+          m /= 10;
+        }
+      }
+      *--w = '.';
+      if (m == 0)
+        *--w = '0';
+      while (m > 0) {
+        *--w = (char)('0' + m % 10);
+        m /= 10;
+      }
+      if (f < 0)
+        *--w = '-';
+      rf_buf_append(out, w, (size_t)(e - w));
+      return;
+    }
+  }
+  rf_py_float_repr(f, out);
+}
 
 void rf__repr_str(const char *p, size_t len, rf_buf_t *out, bool ascii) {
   bool sq = false, dq = false;
