@@ -123,6 +123,7 @@ run_rectifyd() {
   cat >"$WORK/$name/rectify.conf" <<EOF
 [daemon]
 instance_name = bench
+http_listen = 127.0.0.1:$(rf_free_port)
 log_level = notice
 state_dir = $WORK/$name/state
 
