@@ -26,7 +26,7 @@
 #include "rectify/buf.h"
 #include "rectify/log.h"
 
-enum key_type { T_STR, T_INT, T_BOOL, T_SIZE, T_LOGLEVEL };
+enum key_type { T_STR, T_INT, T_BOOL, T_SIZE, T_LOGLEVEL, T_RATIO };
 
 typedef struct key {
   const char *section;
@@ -124,6 +124,51 @@ static const key_t_ keys[] = {
     {"audit", "heads_file", T_STR, NULL, 0, 0, OFF(heads_file),
      "Where the writer records its chain head after every commit (tail protection). "
      "Default: <state_dir>/audit-heads."},
+
+    {"model", "url", T_STR, "", 0, 0, OFF(model_url),
+     "Base URL of the Ollama server, e.g. http://127.0.0.1:11434. Row values are sent "
+     "there, so it must be a loopback address unless allow_remote = yes. Empty: no model "
+     "(fixes come from the cache and transfer only)."},
+    {"model", "model", T_STR, "llama3.1:8b", 0, 0, OFF(model_name),
+     "Model name as Ollama lists it (/api/tags); checked at start-up."},
+    {"model", "concurrency", T_INT, "2", 1, 64, OFF(model_concurrency),
+     "At most this many model requests in flight."},
+    {"model", "queue_max", T_INT, "1000", 1, 1000000, OFF(model_queue_max),
+     "Clusters waiting for a model slot beyond this many are quarantined at once as "
+     "`model_unavailable`."},
+    {"model", "timeout_ms", T_INT, "60000", 100, 3600000, OFF(model_timeout_ms),
+     "Timeout of one model request (ms)."},
+    {"model", "retries", T_INT, "3", 0, 100, OFF(model_retries),
+     "Retries of a request that failed with 429, 500, 502, 503, a timeout or a connection "
+     "error, with exponential backoff and jitter."},
+    {"model", "backoff_ms", T_INT, "500", 1, 600000, OFF(model_backoff_ms),
+     "First retry delay (ms); doubled on every retry, with +-50% jitter."},
+    {"model", "breaker_failures", T_INT, "5", 1, 1000, OFF(model_breaker_failures),
+     "After this many failed requests in a row the circuit breaker opens: no request is "
+     "sent until breaker_cooldown_ms has passed, then one probe decides."},
+    {"model", "breaker_cooldown_ms", T_INT, "10000", 10, 3600000, OFF(model_breaker_cooldown_ms),
+     "How long the breaker stays open before a probe (ms)."},
+    {"model", "max_wait_ms", T_INT, "600000", 100, 86400000, OFF(model_max_wait_ms),
+     "A cluster that could not get an answer from the model within this time (ms) is "
+     "quarantined as `model_unavailable`. Until then its rows stay unacknowledged."},
+    {"model", "min_confidence", T_RATIO, "0.75", 0, 0, OFF(model_min_confidence),
+     "Candidates with a lower confidence (0..1) are refused: the whole cluster is "
+     "quarantined as `low_confidence`."},
+    {"model", "keep_alive", T_STR, "5m", 0, 0, OFF(model_keep_alive),
+     "Ollama keep_alive: how long the model stays loaded after a request (e.g. 5m, 1h, -1)."},
+    {"model", "seed", T_INT, "42", 0, 2147483647, OFF(model_seed),
+     "Fixed sampling seed (with temperature 0) so the same prompt gets the same answer."},
+    {"model", "allow_remote", T_BOOL, "no", 0, 0, OFF(model_allow_remote),
+     "yes: the model URL may be a non-loopback address (row values leave the host)."},
+    {"model", "prompt_dir", T_STR, "/etc/rectify/prompts", 0, 0, OFF(model_prompt_dir),
+     "Directory of the prompt templates (system.txt, user.txt, retry.txt)."},
+
+    {"fixes", "cache", T_BOOL, "yes", 0, 0, OFF(fixes_cache),
+     "Reuse an accepted fix for a known (table, column, fingerprint) without a model call."},
+    {"fixes", "transfer", T_BOOL, "yes", 0, 0, OFF(fixes_transfer),
+     "For a new fingerprint, first try the column's known fixes (most used first)."},
+    {"fixes", "transfer_max", T_INT, "5", 1, 100, OFF(fixes_transfer_max),
+     "How many known fixes of the column transfer tries."},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -222,6 +267,15 @@ static int set_key(load_ctx_t *ctx, const key_t_ *k, const char *value) {
       return fail(ctx, "%s: unknown level '%s' (crit, err, warn, notice, info, debug)", k->name,
                   value);
     *(int *)(base + k->offset) = lvl;
+    return 1;
+  }
+  case T_RATIO: {
+    char *end;
+    errno = 0;
+    double d = strtod(value, &end);
+    if (end == value || *end || errno || !(d >= 0.0 && d <= 1.0))
+      return fail(ctx, "%s: expected a number between 0 and 1, got '%s'", k->name, value);
+    *(double *)(base + k->offset) = d;
     return 1;
   }
   case T_INT:
@@ -433,8 +487,8 @@ static void begin_section(load_ctx_t *ctx, const char *line) {
   for (size_t i = 0; i < NKEYS; i++)
     if (strcmp(keys[i].section, ctx->cur_section) == 0)
       return;
-  fail(ctx, "unknown section [%s] (daemon, redis, kafka, postgres, pipeline, audit, "
-            "column \"table.column\")", ctx->cur_section);
+  fail(ctx, "unknown section [%s] (daemon, redis, kafka, postgres, pipeline, audit, model, "
+            "fixes, column \"table.column\")", ctx->cur_section);
 }
 
 /* fgets that counts lines, so the handler knows where it is. */

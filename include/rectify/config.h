@@ -89,6 +89,26 @@ typedef struct rf_config {
   /* [column "t.c"] */
   rf_contract_t *contracts;
   size_t n_contracts;
+  /* [model] (docs/model.md); model_url "" = no model generator */
+  char *model_url;
+  char *model_name;
+  int model_concurrency;
+  int model_queue_max;
+  int model_timeout_ms;
+  int model_retries;
+  int model_backoff_ms;
+  int model_breaker_failures;
+  int model_breaker_cooldown_ms;
+  int model_max_wait_ms;
+  double model_min_confidence;
+  char *model_keep_alive;
+  int model_seed;
+  bool model_allow_remote;
+  char *model_prompt_dir;
+  /* [fixes] */
+  bool fixes_cache;
+  bool fixes_transfer;
+  int fixes_transfer_max;
 } rf_config_t;
 
 /* Loads and validates path. On error returns NULL and writes
