@@ -638,6 +638,10 @@ static rf__val_t do_re(rf__ctx_t *c, int id, int nargs, rf__val_t *args, const r
   static const rf__val_t zero = {.t = VT_INT};
   const char *fn = rf__fn_name(id);
   int maxpos = id == FN_RE_SUB ? 5 : id == FN_RE_SPLIT ? 4 : 3;
+  /* A call may do up to re_match_limit units of backtracking that no step
+   * counter sees: charge for that worst case, so that a loop of calls that
+   * each stay just under the limit still ends within the step budget. */
+  rf__steps(c, 1 + c->l->lim.re_match_limit / 50);
   if (nargs > maxpos)
     rf__raise(c, "TypeError", "%s() takes from %d to %d positional arguments but %d were given",
               fn, id == FN_RE_SUB ? 3 : 2, maxpos, nargs);
