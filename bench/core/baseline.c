@@ -15,8 +15,8 @@
  *   SHA-256(prev_hash || row bytes); COMMIT  ->  XACK the n ids.
  *
  * It exits when XREADGROUP returns nothing new (the stream was pre-filled),
- * printing messages, seconds, messages/s, peak RSS and the time spent in each
- * phase (read, build rows, PostgreSQL, ack) on one line.
+ * printing messages, seconds, messages/s, peak RSS, CPU seconds and the time
+ * spent in each phase (read, build rows, PostgreSQL, ack) on one line.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -272,10 +272,12 @@ int main(int argc, char **argv) {
   double secs = now_s() - t0;
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
-  printf("baseline messages=%lld seconds=%.3f msgs_per_s=%.0f peak_rss_kb=%ld "
+  double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+               (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+  printf("baseline messages=%lld seconds=%.3f msgs_per_s=%.0f peak_rss_kb=%ld cpu_s=%.2f "
          "read_s=%.3f build_s=%.3f pg_s=%.3f ack_s=%.3f\n",
-         total, secs, secs > 0 ? (double)total / secs : 0.0, ru.ru_maxrss, t_read, t_build, t_pg,
-         t_ack);
+         total, secs, secs > 0 ? (double)total / secs : 0.0, ru.ru_maxrss, cpu, t_read, t_build,
+         t_pg, t_ack);
   rf_buf_free(&rows);
   rf_buf_free(&audit);
   rf_free(ack_argv);

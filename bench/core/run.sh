@@ -95,7 +95,7 @@ fresh_services() {
   rf_log "$(cat "$WORK/$1/produce.out")"
 }
 
-declare -a base_rates=() base_rss=() core_rates=() core_rss=()
+declare -a base_rates=() base_rss=() core_rates=() core_rss=() ratios=()
 
 run_baseline() {
   local name=baseline-$1 t0 t1 out
@@ -152,6 +152,9 @@ EOF
   done
   t1=$(now)
   rss=$(rf_peak_rss_kb "$RECTIFYD_PID")
+  local cpu
+  cpu=$(awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' \
+    "/proc/$RECTIFYD_PID/stat")
   kill -TERM "$RECTIFYD_PID"
   local st=0
   wait "$RECTIFYD_PID" || st=$?
@@ -164,7 +167,8 @@ EOF
   rate=$(calc "round($COUNT / ($t1 - $t0))")
   core_rates+=("$rate")
   core_rss+=("$rss")
-  rf_log "run $1 rectifyd: $COUNT messages in $(calc "round($t1 - $t0, 2)") s = $rate msg/s, peak RSS ${rss} kB"
+  ratios+=("$(calc "round($rate / ${base_rates[-1]}, 3)")")
+  rf_log "run $1 rectifyd: $COUNT messages in $(calc "round($t1 - $t0, 2)") s = $rate msg/s, peak RSS ${rss} kB, cpu_s=$cpu"
 }
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -197,7 +201,8 @@ Machine: $(rf_machine); load average before/after: $load_before / $(cut -d' ' -f
 | baseline (bench/core/baseline.c) | ${base_rates[*]} | $mb | $(calc "round($rb / 1024, 1)") MiB |
 | rectifyd | ${core_rates[*]} | $mc | $(calc "round($rc / 1024, 1)") MiB |
 
-rectifyd / baseline = $ratio (target >= 0.80: $verdict)
+rectifyd / baseline = $ratio (target >= 0.80: $verdict); per run (adjacent in time, so
+under the same load): ${ratios[*]}, median $(median "${ratios[@]}")
 EOF
 )
 echo
