@@ -32,7 +32,7 @@ rf_install_deps() {
   local missing=() p
   command -v dpkg >/dev/null || rf_die "dpkg not found: scripts expect Debian 12"
   for p in "${RF_DEB_PACKAGES[@]}"; do
-    if ! dpkg -s "$p" 2>/dev/null | grep -q '^Status: install ok installed'; then
+    if [[ $(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true) != "install ok installed" ]]; then
       missing+=("$p")
     fi
   done
