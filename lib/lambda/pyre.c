@@ -330,7 +330,7 @@ static int parse_class(tr_t *t) {
 static int check_group_ref(tr_t *t, long group, long pos) {
   if (group <= t->groups && group >= 1) {
     if (!t->closed[group])
-      return terr(t, pos, "cannot refer to an open group");
+      return terr(t, pos - 1, "cannot refer to an open group"); /* at the backslash */
     return 0;
   }
   return terr(t, pos, "invalid group reference %ld", group);
@@ -614,7 +614,7 @@ static int paren_ext(tr_t *t) {
     }
     if (t->i >= t->n)
       return terr(t, (long)t->i, "unexpected end of pattern");
-    return terr(t, (long)(t->i - 1), "unknown extension ?P%.*s", 1, t->p + t->i);
+    return terr(t, (long)(open + 1), "unknown extension ?P%.*s", 1, t->p + t->i);
   }
   if (c == '(') {
     /* conditional: (?(id/name)yes|no) */
