@@ -814,7 +814,8 @@ static spawn_opts_t pg_opts(int out_fd, const char *cwd, int pdeath) {
 
 /* Starts the postmaster on datadir (settings from its config plus extra -c
  * options) and waits until ping_conninfo answers. Returns the pid, -1 on
- * failure, -2 when the log says the port was taken (retry elsewhere). */
+ * failure, -2 when the log says the port was taken (retry elsewhere), -3 when
+ * backends of a killed postmaster still hold the data dir (retry shortly). */
 static pid_t pg_launch(const char *dir, const char *datadir, char *const extra_opts[],
                        const char *ping_conninfo) {
   char logpath[600], postgres[600];
@@ -846,18 +847,24 @@ static pid_t pg_launch(const char *dir, const char *datadir, char *const extra_o
     if (waitpid(pid, &st, WNOHANG) == pid) {
       unreg_child(pid);
       /* Only this start's part of the log decides whether it was the port. */
-      int port_taken = 0;
+      int port_taken = 0, stale = 0;
       FILE *f = fopen(logpath, "r");
       if (f) {
         char line[1024];
         fseek(f, log_start, SEEK_SET);
-        while (fgets(line, sizeof(line), f))
+        while (fgets(line, sizeof(line), f)) {
           if (strstr(line, "could not bind") || strstr(line, "Address already in use"))
             port_taken = 1;
+          if (strstr(line, "pre-existing shared memory block") ||
+              strstr(line, "lock file \"postmaster.pid\" already exists"))
+            stale = 1;
+        }
         fclose(f);
       }
       if (port_taken)
         return -2;
+      if (stale)
+        return -3;
       hmsg("postgres exited during start-up (status %d)", st);
       dump_tail(logpath);
       return -1;
@@ -1119,15 +1126,28 @@ int rf_h_pg_restart(rf_h_pg_t *pg) {
     return -1;
   }
   if (pg->pid > 0) {
-    hmsg("rf_h_pg_restart: cluster is running (stop it first)");
-    return -1;
+    /* A postmaster the test killed itself counts as stopped once reaped
+     * (a signal takes a moment to end it). */
+    int st;
+    if (wait_pid((pid_t)pg->pid, 2000, &st) != 0) {
+      hmsg("rf_h_pg_restart: cluster is running (stop it first)");
+      return -1;
+    }
+    unreg_child((pid_t)pg->pid);
+    pg->pid = 0;
   }
-  int r = pg_launch_cluster(pg);
+  /* After a crash, orphaned backends hold the data dir until they notice. */
+  long long deadline = now_ms() + 15000;
+  int r;
+  while ((r = pg_launch_cluster(pg)) == -3 && now_ms() < deadline)
+    sleep_ms(200);
   if (r == -2) {
     char logpath[600];
     snprintf(logpath, sizeof(logpath), "%s/log/postgresql.log", pg->dir);
     hmsg("rf_h_pg_restart: port %d is now taken by someone else", pg->port);
     dump_tail(logpath);
+  } else if (r == -3) {
+    hmsg("rf_h_pg_restart: processes of the previous postmaster still hold %s", pg->dir);
   }
   return r == 0 ? 0 : -1;
 }

@@ -42,7 +42,8 @@ typedef struct rf_h_pg {
 int rf_h_pg_start(rf_h_pg_t *pg);
 /* Fast shutdown (SIGINT); keeps the data dir. */
 int rf_h_pg_stop(rf_h_pg_t *pg);
-/* Start again after rf_h_pg_stop, same port and data. */
+/* Start again after rf_h_pg_stop (or after the test killed the postmaster
+ * itself, e.g. with SIGKILL to simulate a crash), same port and data. */
 int rf_h_pg_restart(rf_h_pg_t *pg);
 /* Stop if running, remove the dir. Safe on a zeroed or already destroyed pg. */
 void rf_h_pg_destroy(rf_h_pg_t *pg);

@@ -92,6 +92,18 @@ static void test_pg_lifecycle(void **state) {
   assert_int_equal(rf_h_pg_scalar(c, "SELECT sum(k) FROM t"), 500500);
   PQfinish(c);
 
+  /* A crash (SIGKILL of the postmaster while a client is connected): restart
+   * recovers, committed data survives. */
+  c = rf_h_pg_connect(&pg);
+  assert_non_null(c);
+  assert_int_equal(kill(pg.pid, SIGKILL), 0);
+  assert_int_equal(rf_h_pg_restart(&pg), 0);
+  PQfinish(c);
+  c = rf_h_pg_connect(&pg);
+  assert_non_null(c);
+  assert_int_equal(rf_h_pg_scalar(c, "SELECT count(*) FROM t"), 1000);
+  PQfinish(c);
+
   char dir[512];
   snprintf(dir, sizeof(dir), "%s", pg.dir);
   int pid = pg.pid;
