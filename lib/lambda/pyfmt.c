@@ -950,7 +950,7 @@ int rf_py_format_int(const mpz_t v, const char *spec, size_t speclen, rf_buf_t *
   case 'b': case 'c': case 'd': case 'o': case 'x': case 'X': case 'n':
     return format_long_spec(v, &f, out, err);
   case 'e': case 'E': case 'f': case 'F': case 'g': case 'G': case '%': {
-    double d;
+    double d = 0;
     if (mpz_to_double(v, &d, err) < 0)
       return -1;
     return format_float_spec(d, &f, out, err);

@@ -988,8 +988,8 @@ int rf_py_strptime_exec(const rf_py_strptime_fmt_t *f, const char *s, size_t len
   } else {
     if (check_date(year, 1, 1, err) < 0)
       return -1;
-    long y2;
-    int m2, d2;
+    long y2 = 0;
+    int m2 = 0, d2 = 0;
     if (from_ordinal(julian - 1 + ymd_to_ord(year, 1, 1), &y2, &m2, &d2, err) < 0)
       return -1;
     year = y2;
