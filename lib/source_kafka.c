@@ -603,9 +603,11 @@ static void on_tick(uv_timer_t *t) {
     marks_apply(s, false);
     commit_all(s);
   }
-  /* Serving here too bounds the wait for events librdkafka enqueues while
-   * the pipe byte was already consumed (the close handshake, for one). */
-  serve(s);
+  revoke_progress(s); /* its deadline */
+  /* Leaving the group ends in a state (rd_kafka_consumer_closed), not
+   * necessarily an event on the queue: look while closing. */
+  if (s->closing)
+    serve(s);
 }
 
 /* ---- lifecycle ----------------------------------------------------------- */

@@ -6,11 +6,15 @@
 #                      [--partitions 6] [--build DIR] [--no-build]
 #
 # For each source, each instance count (1, 2) and each run: fresh PostgreSQL
-# (+ Redis, or a kafka_mock process with a topic of --partitions partitions),
-# COUNT valid messages pre-filled with `rectifyctl produce`, then the
-# instances are started together and the run ends when every message has an
-# outcome and the source is drained (Redis: nothing pending, no lag; Kafka:
-# the group's committed offsets reach the high watermarks). Throughput is
+# (+ Redis, or a kafka_mock process with a topic of --partitions partitions).
+# Redis: COUNT valid messages pre-filled with `rectifyctl produce`, then the
+# instances are started together. Kafka: the instances are started first and
+# the run waits until the group is stable (every instance has its partitions
+# and no rebalance for 2 s), then COUNT messages are produced at full speed
+# (a pre-filled topic would be drained by the first member during the next
+# one's ~3 s join and the rebalance would be measured instead). The run ends
+# when every message has an outcome and the source is drained; SIGTERM then
+# commits the last offsets. Throughput is
 # COUNT / (last batch written - first window opened), taken from
 # rectify.batches, so process start-up and the ~3 s group join of the Kafka
 # mock are not counted. Prints medians and the 2/1 ratio and saves them
@@ -126,8 +130,7 @@ start_source() {
       sleep 0.1
     done
     [[ -n $BOOTSTRAP ]] || rf_die "kafka_mock did not start"
-    "$CTL" produce --kafka "$BOOTSTRAP" --topic "$TOPIC" --count "$count" --seed 5 \
-      --id-prefix "m-" >"$WORK/$name/produce.out"
+    return 0 # produced once the group is stable (run_one)
   fi
   rf_log "$(cat "$WORK/$name/produce.out")"
 }
@@ -138,7 +141,7 @@ write_conf() {
   cat >"$WORK/$name/$inst.conf" <<EOF
 [daemon]
 instance_name = $inst
-log_level = notice
+log_level = info
 state_dir = $WORK/$name/$inst
 http_listen =
 source = $source
@@ -172,18 +175,44 @@ done_yet() {
   fi
 }
 
+# group_stable NAME N: every instance has partitions, no rebalance for 2 s.
+group_stable() {
+  local name=$1 n=$2 i events last=-1 stable_since=$SECONDS deadline=$((SECONDS + 60))
+  while ((SECONDS < deadline)); do
+    events=$(cat "$WORK/$name"/inst*.log | grep -c "partitions assigned\|partitions being revoked" || true)
+    local ready=1
+    for ((i = 1; i <= n; i++)); do
+      grep -q "partitions assigned" "$WORK/$name/inst$i.log" || ready=0
+    done
+    if ((events != last)); then
+      last=$events
+      stable_since=$SECONDS
+    elif ((ready && SECONDS - stable_since >= 2)); then
+      return 0
+    fi
+    sleep 0.2
+  done
+  rf_die "$name: the consumer group did not settle"
+}
+
 declare -A rates=()
 
 run_one() {
   local source=$1 n=$2 run=$3 count name i
   count=$([[ $source == redis ]] && echo "$REDIS_COUNT" || echo "$KAFKA_COUNT")
   name=$source-$n-$run
-  start_source "$name" "$source" "$count"
+  start_source "$name" "$source" "$([[ $source == redis ]] && echo "$count" || echo 0)"
   for ((i = 1; i <= n; i++)); do
     write_conf "$name" "$source" "inst$i"
     "$DAEMON" -c "$WORK/$name/inst$i.conf" >>"$WORK/$name/inst$i.log" 2>&1 &
     PIDS+=("$!")
   done
+  if [[ $source == kafka ]]; then
+    group_stable "$name" "$n"
+    "$CTL" produce --kafka "$BOOTSTRAP" --topic "$TOPIC" --count "$count" --seed 5 \
+      --id-prefix "m-" >"$WORK/$name/produce.out"
+    rf_log "$(cat "$WORK/$name/produce.out")"
+  fi
   local deadline=$((SECONDS + 600))
   until done_yet "$source" "$count"; do
     for p in "${PIDS[@]}"; do
