@@ -23,7 +23,10 @@
 
 #include "rectify/alloc.h"
 #include "rectify/cluster.h"
+#include "rectify/contract.h"
 #include "rectify/error.h"
+#include "rectify/gate.h"
+#include "rectify/gen_model.h"
 #include "rectify/intake.h"
 #include "rectify/log.h"
 #include "rectify/outcome.h"
@@ -84,7 +87,14 @@ struct rf_pipeline {
 typedef struct cluster_result {
   rf_fix_candidate_t *cand;
   char *why;
+  rf_gate_verdict_t verdict; /* the pipeline's gate on cand */
+  rf_lambda_t *lambda;       /* when the verdict is ok */
+  rf_apply_row_t *rows;      /* when applied: one per row of the cluster */
+  char fix_id[65];
 } cluster_result_t;
+
+/* Fixes are applied on the loop when small, else on the thread pool. */
+#define RF_APPLY_INLINE_ROWS 512
 
 typedef struct job {
   rf_pipeline_t *p;
@@ -92,6 +102,11 @@ typedef struct job {
   rf_clustering_t clusters;
   cluster_result_t *results;
   size_t pending;
+  const rf_contract_t *contract; /* the window's column contract, or NULL */
+  rf_checker_t *checker;
+  bool canceled;             /* a generator was canceled (shutdown): leave it unacked */
+  uv_work_t work;
+  int apply_rc;
 } job_t;
 
 typedef struct cluster_call {
@@ -224,6 +239,52 @@ static int quarantine_outcome(rf_flush_t *f, rf_anomaly_t *a, const rf_cluster_t
   return 0;
 }
 
+/* Records on o which fix produced (or was tried for) it. */
+static int fix_outcome(rf_outcome_t *o, const rf_fix_candidate_t *cand, const char *fix_id) {
+  if ((cand->lambda_src && (o->lambda_src = rf_strdup(cand->lambda_src)) == NULL) ||
+      (cand->generator && (o->generator = rf_strdup(cand->generator)) == NULL) ||
+      (cand->model && (o->model = rf_strdup(cand->model)) == NULL) ||
+      (fix_id && fix_id[0] && (o->fix_id = rf_strdup(fix_id)) == NULL))
+    return RF_ENOMEM;
+  o->confidence = cand->confidence;
+  o->has_confidence = true;
+  return 0;
+}
+
+/* A quarantine outcome for a row whose fix was refused or failed on it. */
+static int refused_outcome(rf_flush_t *f, rf_anomaly_t *a, const rf_cluster_t *c,
+                           const rf_fix_candidate_t *cand, const char *fix_id, const char *reason,
+                           const char *detail) {
+  int rc = quarantine_outcome(f, a, c, reason, detail);
+  if (rc)
+    return rc;
+  rf_outcome_t *o = &f->rows[f->n - 1];
+  if ((rc = fix_outcome(o, cand, fix_id)))
+    return rc;
+  if (cand->raw_answer && (o->model_answer = rf_strdup(cand->raw_answer)) == NULL)
+    return RF_ENOMEM;
+  return 0;
+}
+
+/* A FIXED outcome: the anomaly's identity, the fix, and the new value (taken
+ * from r). */
+static int fixed_outcome(rf_flush_t *f, rf_anomaly_t *a, const rf_cluster_t *c,
+                         const rf_fix_candidate_t *cand, const char *fix_id, rf_apply_row_t *r) {
+  int rc = quarantine_outcome(f, a, c, RF_REASON_NO_FIX, NULL);
+  if (rc)
+    return rc;
+  rf_outcome_t *o = &f->rows[f->n - 1];
+  o->kind = RF_OUTCOME_FIXED;
+  rf_free(o->reason);
+  o->reason = NULL;
+  rf_free(o->raw); /* staging keeps its hash only (the writer hashes raw first) */
+  o->raw = NULL;
+  o->raw_len = 0;
+  o->new_value = r->new_value;
+  r->new_value = NULL;
+  return fix_outcome(o, cand, fix_id);
+}
+
 /* ---- writer ------------------------------------------------------------- */
 
 static void on_acked(rf_source_t *s, size_t n, int status, void *arg) {
@@ -318,10 +379,17 @@ static void on_written(rf_flush_t *f, int status, void *arg) {
 static void job_free(job_t *j) {
   if (j->results)
     for (size_t i = 0; i < j->clusters.n; i++) {
-      rf_fix_candidate_free(j->results[i].cand);
-      rf_free(j->results[i].why);
+      cluster_result_t *res = &j->results[i];
+      rf_fix_candidate_free(res->cand);
+      rf_free(res->why);
+      rf_lambda_free(res->lambda);
+      if (res->rows)
+        for (size_t r = 0; r < j->clusters.clusters[i].n; r++)
+          rf_apply_row_clear(&res->rows[r]);
+      rf_free(res->rows);
     }
   rf_free(j->results);
+  rf_checker_free(j->checker);
   rf_clustering_free(&j->clusters);
   window_free(j->w);
   rf_free(j);
@@ -353,8 +421,12 @@ static void job_finish(job_t *j) {
   rf_pipeline_t *p = j->p;
   window_t *w = j->w;
   int rc = RF_ENOMEM;
-  rf_flush_t *f = rf_flush_new(p->source->name, w->table_name, w->column_name);
-  if (f == NULL)
+  rf_flush_t *f = NULL;
+  if (p->writer == NULL || p->source == NULL) { /* answered after shutdown: redelivered */
+    rc = RF_ECANCELED;
+    goto err;
+  }
+  if ((f = rf_flush_new(p->source->name, w->table_name, w->column_name)) == NULL)
     goto err;
   f->opened_us = (int64_t)w->opened_ms * 1000;
   f->flushed_us = (int64_t)now_ms(p) * 1000;
@@ -367,14 +439,32 @@ static void job_finish(job_t *j) {
     for (size_t k = 0; k < j->clusters.n; k++) {
       const rf_cluster_t *c = &j->clusters.clusters[k];
       cluster_result_t *res = &j->results[k];
+      if (res->cand != NULL && res->rows != NULL) {
+        /* Applied: each row fixed, or quarantined alone (apply_error,
+         * invalid_output). */
+        for (size_t i = 0; i < c->n; i++) {
+          rf_apply_row_t *r = &res->rows[i];
+          rc = r->fixed ? fixed_outcome(f, c->rows[i], c, res->cand, res->fix_id, r)
+                        : refused_outcome(f, c->rows[i], c, res->cand, res->fix_id, r->reason,
+                                          r->detail);
+          if (rc)
+            goto err;
+        }
+        continue;
+      }
       if (res->cand != NULL) {
-        /* No generator exists yet that could propose; the gate and apply arrive
-         * with the first one. Refuse loudly rather than guess. */
-        rf_log(RF_LOG_ERR, "pipeline", "a fix candidate arrived but no gate is configured");
+        /* Refused by the gate: the whole cluster, with the raw answer kept. */
+        for (size_t i = 0; i < c->n; i++)
+          if ((rc = refused_outcome(f, c->rows[i], c, res->cand, res->fix_id,
+                                    res->verdict.reason, res->verdict.detail)))
+            goto err;
+        continue;
       }
       const char *why = res->why ? res->why : "no fix generator proposed a fix";
+      const char *reason =
+          rf_gen_model_is_unavailable(why) ? RF_REASON_MODEL_UNAVAILABLE : RF_REASON_NO_FIX;
       for (size_t i = 0; i < c->n; i++)
-        if ((rc = quarantine_outcome(f, c->rows[i], c, RF_REASON_NO_FIX, why)))
+        if ((rc = quarantine_outcome(f, c->rows[i], c, reason, why)))
           goto err;
     }
   }
@@ -393,18 +483,106 @@ err:
   job_fail(j, rc);
 }
 
+/* Thread pool: applies every accepted fix of the job (one lambda ctx for the
+ * whole job, i.e. per worker thread while it runs). */
+static void apply_work(uv_work_t *req) {
+  job_t *j = req->data;
+  rf_lambda_ctx_t *ctx = rf_lambda_ctx_new();
+  j->apply_rc = ctx ? 0 : RF_ENOMEM;
+  for (size_t k = 0; k < j->clusters.n && j->apply_rc == 0; k++) {
+    cluster_result_t *res = &j->results[k];
+    const rf_cluster_t *c = &j->clusters.clusters[k];
+    if (res->lambda == NULL)
+      continue;
+    if ((res->rows = rf_calloc(c->n ? c->n : 1, sizeof(*res->rows))) == NULL)
+      j->apply_rc = RF_ENOMEM;
+    else if ((j->apply_rc = rf_apply_rows(res->lambda, j->checker, c->rows, c->n, ctx,
+                                          res->rows)) != 0) {
+      rf_free(res->rows);
+      res->rows = NULL;
+    }
+  }
+  rf_lambda_ctx_free(ctx);
+}
+
+static void apply_done(uv_work_t *req, int status) {
+  job_t *j = req->data;
+  if (status == 0 && j->apply_rc == 0)
+    job_finish(j);
+  else
+    job_fail(j, status ? RF_ECANCELED : j->apply_rc);
+}
+
+/* Every cluster has answered: gate each candidate on its cluster, then apply
+ * the accepted ones (inline when small, else on the thread pool). */
+static void job_ready(job_t *j) {
+  rf_pipeline_t *p = j->p;
+  int rc = 0;
+  size_t to_apply = 0;
+  char err[256];
+  if (j->canceled) {
+    job_fail(j, RF_ECANCELED);
+    return;
+  }
+  for (size_t k = 0; k < j->clusters.n; k++) {
+    cluster_result_t *res = &j->results[k];
+    const rf_cluster_t *c = &j->clusters.clusters[k];
+    if (res->cand == NULL)
+      continue;
+    if (j->checker == NULL && j->contract &&
+        (rc = rf_checker_new(j->contract, &j->checker, err, sizeof(err))) != 0 && rc != RF_EINVAL)
+      goto fail;
+    if (res->cand->fix_id)
+      snprintf(res->fix_id, sizeof(res->fix_id), "%s", res->cand->fix_id);
+    else if (res->cand->lambda_src)
+      rf_fix_id(j->w->table_name, j->w->column_name, c->fingerprint, res->cand->lambda_src,
+                res->fix_id);
+    if ((rc = rf_gate_check(res->cand, j->checker, c, p->cfg->model_min_confidence,
+                            &res->verdict, &res->lambda)))
+      goto fail;
+    if (!res->verdict.ok && res->cand->lambda_src == NULL && res->cand->reasoning)
+      snprintf(res->verdict.detail, sizeof(res->verdict.detail), "no usable answer: %s",
+               res->cand->reasoning);
+    if (res->verdict.ok)
+      to_apply += c->n;
+    else
+      rf_log(RF_LOG_INFO, "pipeline", "fix refused table=%s column=%s fingerprint=%s rows=%zu "
+             "generator=%s reason=%s", j->w->table_name, j->w->column_name, c->fingerprint, c->n,
+             res->cand->generator ? res->cand->generator : "?", res->verdict.reason);
+  }
+  j->work.data = j;
+  if (to_apply > RF_APPLY_INLINE_ROWS) {
+    if ((rc = uv_queue_work(p->loop, &j->work, apply_work, apply_done)) != 0) {
+      rc = RF_ENOMEM;
+      goto fail;
+    }
+    return;
+  }
+  if (to_apply) {
+    apply_work(&j->work);
+    if ((rc = j->apply_rc))
+      goto fail;
+  }
+  job_finish(j);
+  return;
+fail:
+  job_fail(j, rc);
+}
+
 static void on_fix(int status, rf_fix_candidate_t *cand, const char *why_none, void *arg) {
   cluster_call_t *call = arg;
   job_t *j = call->job;
   cluster_result_t *res = &j->results[call->index];
   rf_free(call);
   res->cand = cand;
+  if (status == RF_ECANCELED)
+    j->canceled = true;
   if (cand == NULL) {
     const char *why = status ? rf_strerror(status) : why_none;
     res->why = why ? rf_strdup(why) : NULL;
   }
   if (--j->pending == 0)
-    job_finish(j);
+    job_ready(j);
 }
 
 static void window_flush(rf_pipeline_t *p, window_t *w) {
@@ -442,6 +620,7 @@ static void window_flush(rf_pipeline_t *p, window_t *w) {
     return;
   }
   const rf_contract_t *contract = rf_config_contract(p->cfg, w->table_name, w->column_name);
+  j->contract = contract;
   j->pending = 1; /* held until every cluster is started */
   for (size_t k = 0; k < j->clusters.n; k++) {
     cluster_call_t *call = rf_malloc(sizeof(*call));
@@ -459,7 +638,7 @@ static void window_flush(rf_pipeline_t *p, window_t *w) {
     }
   }
   if (--j->pending == 0)
-    job_finish(j);
+    job_ready(j);
 }
 
 static void flush_all(rf_pipeline_t *p, bool only_due) {
