@@ -277,9 +277,6 @@ static int fixed_outcome(rf_flush_t *f, rf_anomaly_t *a, const rf_cluster_t *c,
   o->kind = RF_OUTCOME_FIXED;
   rf_free(o->reason);
   o->reason = NULL;
-  rf_free(o->raw); /* staging keeps its hash only (the writer hashes raw first) */
-  o->raw = NULL;
-  o->raw_len = 0;
   o->new_value = r->new_value;
   r->new_value = NULL;
   return fix_outcome(o, cand, fix_id);
