@@ -216,6 +216,17 @@ static inline void wait_all_done(core_env_t *e, long long n, int timeout_ms) {
   }
 }
 
+/* Waits until at least `at_least` messages are committed. */
+typedef struct progress {
+  core_env_t *e;
+  long long at_least;
+} progress_t;
+
+static inline bool got_some(void *arg) {
+  progress_t *p = arg;
+  return received_total(p->e) >= p->at_least;
+}
+
 static inline int audit_verify(core_env_t *e, char **out) {
   char cmd[1400];
   snprintf(cmd, sizeof(cmd), "%s/rectifyctl audit verify --config %s 2>&1", rf_h_bin_dir(),

@@ -10,16 +10,6 @@
 
 #define N 40000
 
-typedef struct progress {
-  core_env_t *e;
-  long long at_least;
-} progress_t;
-
-static bool got_some(void *arg) {
-  progress_t *p = arg;
-  return received_total(p->e) >= p->at_least;
-}
-
 static void test_kill_restart(void **state) {
   (void)state;
   core_env_t e;

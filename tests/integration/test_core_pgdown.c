@@ -26,16 +26,6 @@ static long long acked(core_env_t *e) {
   return read < 0 || pending < 0 ? -1 : read - pending;
 }
 
-typedef struct progress {
-  core_env_t *e;
-  long long at_least;
-} progress_t;
-
-static bool got_some(void *arg) {
-  progress_t *p = arg;
-  return received_total(p->e) >= p->at_least;
-}
-
 static void test_pg_down(void **state) {
   (void)state;
   core_env_t e;
