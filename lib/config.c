@@ -69,7 +69,9 @@ static const key_t_ keys[] = {
      "Consumer group; created (at the start of the stream) when missing."},
     {"redis", "consumer", T_STR, NULL, 0, 0, OFF(redis_consumer),
      "Consumer name inside the group. Default: instance_name. Keep it stable across restarts: "
-     "a restarted consumer re-reads its own pending entries."},
+     "a restarted consumer re-reads its own pending entries. When it is just the host name "
+     "(the default), \"-<pid>\" is appended so that two instances on one host never share "
+     "it; a restarted instance then takes over its predecessor's entries by XAUTOCLAIM."},
     {"redis", "field", T_STR, "payload", 0, 0, OFF(redis_field),
      "Stream entry field holding the JSON message."},
     {"redis", "read_count", T_INT, "1000", 1, 100000, OFF(redis_read_count),

@@ -1046,6 +1046,7 @@ int rf_pipeline_reload(rf_pipeline_t *p, const rf_config_t *cfg) {
       {"audit.key_file", offsetof(rf_config_t, audit_key_file)},
       {"kafka.brokers", offsetof(rf_config_t, kafka_brokers)},
       {"kafka.topic", offsetof(rf_config_t, kafka_topic)},
+      {"kafka.group", offsetof(rf_config_t, kafka_group)},
   };
   for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
     const char *a = *(char *const *)((const char *)old + fixed[i].off);
