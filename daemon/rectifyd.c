@@ -16,10 +16,13 @@
 #include "rectify/alloc.h"
 #include "rectify/config.h"
 #include "rectify/error.h"
+#include "rectify/fixcache.h"
 #include "rectify/fixgen.h"
+#include "rectify/gen_model.h"
 #include "rectify/http.h"
 #include "rectify/log.h"
 #include "rectify/metrics.h"
+#include "rectify/ollama.h"
 #include "rectify/pipeline.h"
 
 #define RF_PUBLISH_MS 250
@@ -53,6 +56,10 @@ typedef struct daemon_state {
   int exit_code;
   int signals_seen;
   bool draining;
+  /* Fix generators (docs/model.md): loop thread only. */
+  rf_fixcache_t *fixcache;
+  rf_gen_model_t *model;
+  rf_model_stats_t model_stats;
 } daemon_state_t;
 
 static rf_config_t *current(daemon_state_t *d) { return d->configs[d->nconfigs - 1]; }
@@ -69,6 +76,9 @@ static void publish(daemon_state_t *d) {
   s.source_ready = s.pipeline.source_ready;
   s.db_ready = s.pipeline.db_ready;
   s.draining = s.pipeline.draining;
+  s.model = d->model_stats;
+  s.model_configured = d->model != NULL;
+  s.model_ready = d->model != NULL && rf_gen_model_ready(d->model);
   s.loop_heartbeat_ms = uv_now(d->loop);
   s.start_time_seconds = d->start_time;
   rf_metrics_publish(&d->metrics, &s);
@@ -131,6 +141,10 @@ static void on_drained(rf_pipeline_t *p, int status, void *arg) {
          status ? rf_err_name(status) : "ok");
   if (st.reconcile_failures)
     d->exit_code = 3;
+  rf_gen_model_close(d->model);
+  d->model = NULL;
+  rf_fixcache_close(d->fixcache);
+  d->fixcache = NULL;
   close_handles(d);
 }
 
@@ -144,6 +158,8 @@ static void on_signal(uv_signal_t *h, int signum) {
   rf_log(RF_LOG_NOTICE, "rectifyd", "signal=%s: draining", strsignal(signum));
   sd_notify(0, "STOPPING=1\nSTATUS=draining");
   d->draining = true;
+  if (d->model)
+    rf_gen_model_drain(d->model);
   rf_pipeline_drain(d->pipeline, on_drained, d);
 }
 
@@ -182,6 +198,78 @@ static void on_sev1(rf_pipeline_t *p, const char *what, void *arg) {
     rf_log(RF_LOG_ERR, "alert", "cannot queue the alert: out of memory");
 }
 
+typedef struct probe_wait {
+  bool done;
+  int status;
+  char msg[700];
+} probe_wait_t;
+
+static void on_probe(int status, const char *msg, void *arg) {
+  probe_wait_t *w = arg;
+  w->done = true;
+  w->status = status;
+  snprintf(w->msg, sizeof(w->msg), "%s", msg ? msg : "");
+}
+
+/* The generator chain: cache -> transfer -> model (docs/model.md). The model
+ * is checked at start-up: a server that answers without the configured model
+ * stops the start; one that does not answer only delays fixes. */
+static int build_chain(daemon_state_t *d, const rf_config_t *cfg, rf_fixchain_t *chain) {
+  char err[1024];
+  int rc;
+  if (cfg->fixes_cache || cfg->fixes_transfer || cfg->model_url[0]) {
+    char *password = NULL;
+    if (cfg->pg_password_file && cfg->pg_password_file[0] &&
+        (password = rf_config_read_secret(cfg->pg_password_file, NULL, err, sizeof(err))) == NULL) {
+      rf_log(RF_LOG_CRIT, "rectifyd", "fix cache: %s", err);
+      return RF_ECONFIG;
+    }
+    rc = rf_fixcache_new(d->loop, cfg->pg_conninfo, password, &d->fixcache);
+    rf_free(password);
+    if (rc)
+      return rc;
+  }
+  if (cfg->fixes_cache) {
+    void *g = rf_fixgen_cache_new(d->fixcache, cfg->model_min_confidence, &d->model_stats);
+    if (g == NULL || rf_fixchain_add(chain, &rf_fixgen_cache_ops, g) != 0)
+      return RF_ENOMEM;
+  }
+  if (cfg->fixes_transfer) {
+    void *g = rf_fixgen_transfer_new(d->fixcache, cfg->model_min_confidence,
+                                     cfg->fixes_transfer_max, &d->model_stats);
+    if (g == NULL || rf_fixchain_add(chain, &rf_fixgen_transfer_ops, g) != 0)
+      return RF_ENOMEM;
+  }
+  if (cfg->model_url[0] == '\0') {
+    rf_log(RF_LOG_NOTICE, "rectifyd", "no [model] url: fixes come from the cache and transfer "
+           "only");
+    return 0;
+  }
+  if ((rc = rf_gen_model_new(d->loop, cfg, d->fixcache, &d->model_stats, &d->model, err,
+                             sizeof(err)))) {
+    rf_log(RF_LOG_CRIT, "rectifyd", "model: %s", err);
+    return rc;
+  }
+  if ((rc = rf_fixchain_add(chain, &rf_gen_model_ops, d->model)))
+    return rc;
+  probe_wait_t w = {0};
+  if ((rc = rf_gen_model_probe(d->model, on_probe, &w)))
+    return rc;
+  while (!w.done)
+    uv_run(d->loop, UV_RUN_ONCE);
+  if (w.status == RF_ENOTFOUND || w.status == RF_ENOMEM) {
+    rf_log(RF_LOG_CRIT, "rectifyd", "model: %s", w.msg);
+    return w.status;
+  }
+  if (w.status)
+    rf_log(RF_LOG_WARN, "rectifyd", "model url=%s not reachable yet (%s): starting anyway; "
+           "clusters wait for it up to max_wait_ms=%d", cfg->model_url, w.msg,
+           cfg->model_max_wait_ms);
+  else
+    rf_log(RF_LOG_NOTICE, "rectifyd", "model url=%s %s", cfg->model_url, w.msg);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
                                        {"check-config", no_argument, NULL, 'C'},
@@ -211,6 +299,12 @@ int main(int argc, char **argv) {
     fprintf(stderr, "rectifyd: %s\n", err);
     return 2;
   }
+  if (cfg->model_url[0] &&
+      rf_ollama_url_check(cfg->model_url, cfg->model_allow_remote, err, sizeof(err)) != 0) {
+    fprintf(stderr, "rectifyd: %s: [model] %s\n", d.path, err);
+    rf_config_free(cfg);
+    return 2;
+  }
   if (check_only) {
     printf("%s: ok (%zu column contracts)\n", d.path, cfg->n_contracts);
     rf_config_free(cfg);
@@ -229,8 +323,9 @@ int main(int argc, char **argv) {
 
   d.loop = uv_default_loop();
   rf_fixchain_t *chain = rf_fixchain_new();
-  if (chain == NULL || rf_pipeline_new(d.loop, cfg, chain, &d.pipeline) != 0) {
-    fprintf(stderr, "rectifyd: out of memory\n");
+  if (chain == NULL || build_chain(&d, cfg, chain) != 0 ||
+      rf_pipeline_new(d.loop, cfg, chain, &d.pipeline) != 0) {
+    rf_log(RF_LOG_CRIT, "rectifyd", "cannot build the fix generators");
     return 1;
   }
   rf_pipeline_on_sev1(d.pipeline, on_sev1, &d);
