@@ -72,6 +72,7 @@ static void publish(daemon_state_t *d) {
   snprintf(s.source, sizeof(s.source), "%s:%s", cfg->source,
            strcmp(cfg->source, "kafka") == 0 ? cfg->kafka_topic : cfg->redis_stream);
   snprintf(s.chain_id, sizeof(s.chain_id), "%s", cfg->instance_name);
+  s.n_lags = rf_pipeline_source_lag(d->pipeline, s.lags, RF_METRICS_MAX_LAGS);
   s.chain_seq = s.pipeline.chain_seq;
   s.source_ready = s.pipeline.source_ready;
   s.db_ready = s.pipeline.db_ready;

@@ -18,7 +18,6 @@ const char *const rf_model_outcome_names[RF_MODEL_OUTCOMES] = {"ok", "error", "t
 void rf_metrics_init(rf_metrics_t *m) {
   memset(m, 0, sizeof(*m));
   pthread_mutex_init(&m->lock, NULL);
-  m->snap.source_lag = -1;
 }
 
 void rf_metrics_destroy(rf_metrics_t *m) { pthread_mutex_destroy(&m->lock); }
@@ -112,11 +111,15 @@ void rf_metrics_render_prometheus(const rf_metrics_snapshot_t *s, rf_buf_t *b) {
         "Messages handed to the writer and not yet committed (writer lag).",
         p->writer_pending_rows);
   family(b, "rectify_source_lag_messages", "gauge",
-         "Messages on the source not yet delivered to this consumer group.");
-  if (s->source_lag >= 0) { /* unknown until the source has answered: no sample, not a 0 */
+         "Messages on the source not yet delivered to this consumer group, per stream "
+         "or partition.");
+  /* Unknown until the source has answered: no sample rather than a 0. */
+  for (size_t i = 0; i < s->n_lags && i < RF_METRICS_MAX_LAGS; i++) {
     rf_buf_puts(b, "rectify_source_lag_messages{source=\"");
     label_value(b, s->source);
-    rf_buf_printf(b, "\"} %lld\n", (long long)s->source_lag);
+    rf_buf_puts(b, "\",partition=\"");
+    label_value(b, s->lags[i].label);
+    rf_buf_printf(b, "\"} %lld\n", (long long)s->lags[i].lag);
   }
   family(b, "rectify_audit_chain_length", "gauge", "Entries in this instance's audit chain.");
   rf_buf_puts(b, "rectify_audit_chain_length{chain=\"");

@@ -1023,6 +1023,12 @@ void rf_pipeline_get_stats(const rf_pipeline_t *p, rf_pipeline_stats_t *out) {
   out->draining = p->draining;
 }
 
+size_t rf_pipeline_source_lag(const rf_pipeline_t *p, rf_source_lag_t *out, size_t max) {
+  if (p->source == NULL || p->source_closing || p->source->ops->lag == NULL)
+    return 0;
+  return p->source->ops->lag(p->source, out, max);
+}
+
 void rf_pipeline_on_sev1(rf_pipeline_t *p, rf_pipeline_sev1_cb cb, void *arg) {
   p->sev1_cb = cb;
   p->sev1_arg = arg;

@@ -761,7 +761,36 @@ static void src_close(rf_source_t *base, rf_source_close_cb cb, void *arg) {
   close_progress(s);
 }
 
+/* Per assigned partition: the broker's high watermark (as last seen by the
+ * fetcher, no request) minus this consumer's position. */
+static size_t src_lag(const rf_source_t *base, rf_source_lag_t *out, size_t max) {
+  const kafka_src_t *s = base->impl;
+  size_t n = 0;
+  if (s->rk == NULL)
+    return 0;
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)s->nparts + 1);
+  for (size_t p = 0; p < s->nparts; p++)
+    if (s->parts[p].assigned)
+      rd_kafka_topic_partition_list_add(l, s->topic, (int32_t)p);
+  if (l->cnt > 0 && rd_kafka_position(s->rk, l) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    for (int i = 0; i < l->cnt && n < max; i++) {
+      int64_t low, high;
+      const rd_kafka_topic_partition_t *tp = &l->elems[i];
+      if (rd_kafka_get_watermark_offsets(s->rk, s->topic, tp->partition, &low, &high) !=
+              RD_KAFKA_RESP_ERR_NO_ERROR || high < 0)
+        continue;
+      int64_t pos = tp->offset >= 0 ? tp->offset : low;
+      snprintf(out[n].label, sizeof(out[n].label), "%s/%d", s->topic, (int)tp->partition);
+      out[n].lag = high > pos ? high - pos : 0;
+      n++;
+    }
+  }
+  rd_kafka_topic_partition_list_destroy(l);
+  return n;
+}
+
 static const rf_source_ops_t kafka_ops = {
+    .lag = src_lag,
     .kind = "kafka",
     .counts_deliveries = false,
     .start = src_start,

@@ -87,6 +87,8 @@ typedef struct redis_src {
   bool claiming;                /* an XAUTOCLAIM is outstanding */
   char claim_cursor[RF_ID_MAX];
   counts_t hist_counts, claim_counts;
+  int64_t lag;                  /* group lag from XINFO GROUPS; -1 unknown */
+  uint64_t lag_asked_ms;        /* when it was last asked for */
   ack_req_t *acks_head, *acks_tail;
   size_t acks_inflight;
   int open_handles;
@@ -258,6 +260,51 @@ static void deliver(redis_src_t *s, redisReply *r, size_t *count) {
 
 static void on_again(uv_timer_t *t) { read_next(t->data); }
 
+/* XINFO GROUPS: keep this group's `lag` (entries not yet delivered to it). */
+static void on_xinfo(redisAsyncContext *ac, void *reply, void *priv) {
+  redis_src_t *s = priv;
+  redisReply *r = reply;
+  (void)ac;
+  if (r == NULL || r->type != REDIS_REPLY_ARRAY)
+    return;
+  for (size_t g = 0; g < r->elements; g++) {
+    redisReply *grp = r->element[g];
+    const char *name = NULL;
+    long long lag = -1;
+    if (grp->type != REDIS_REPLY_ARRAY)
+      continue;
+    for (size_t i = 0; i + 1 < grp->elements; i += 2) {
+      redisReply *k = grp->element[i], *v = grp->element[i + 1];
+      if (k->type != REDIS_REPLY_STRING)
+        continue;
+      if (strcmp(k->str, "name") == 0 && v->type == REDIS_REPLY_STRING)
+        name = v->str;
+      else if (strcmp(k->str, "lag") == 0 && v->type == REDIS_REPLY_INTEGER)
+        lag = v->integer;
+    }
+    if (name && strcmp(name, s->group) == 0)
+      s->lag = lag; /* nil lag (unknown to Redis) stays -1 */
+  }
+}
+
+static void ask_lag(redis_src_t *s) {
+  uint64_t now = uv_now(s->base.loop);
+  if (!s->cmd.ready || s->closing || now - s->lag_asked_ms < 1000)
+    return;
+  s->lag_asked_ms = now;
+  const char *argv[] = {"XINFO", "GROUPS", s->stream};
+  redisAsyncCommandArgv(s->cmd.ac, on_xinfo, s, 3, argv, NULL);
+}
+
+static size_t src_lag(const rf_source_t *base, rf_source_lag_t *out, size_t max) {
+  const redis_src_t *s = base->impl;
+  if (max == 0 || s->lag < 0)
+    return 0;
+  snprintf(out[0].label, sizeof(out[0].label), "%s", s->stream);
+  out[0].lag = s->lag;
+  return 1;
+}
+
 static void on_read(redisAsyncContext *ac, void *reply, void *priv) {
   redis_src_t *s = priv;
   redisReply *r = reply;
@@ -284,6 +331,7 @@ static void on_read(redisAsyncContext *ac, void *reply, void *priv) {
   }
   size_t count;
   deliver(s, r, &count);
+  ask_lag(s);
   if (s->history && count == 0) {
     s->history = false;
     rf_log(RF_LOG_INFO, "redis", "pending entries re-read; reading new entries stream=%s",
@@ -683,6 +731,7 @@ static int src_ready(const rf_source_t *base) {
 
 static const rf_source_ops_t redis_ops = {
     .ready = src_ready,
+    .lag = src_lag,
     .kind = "redis",
     .counts_deliveries = true,
     .start = src_start,
@@ -724,6 +773,7 @@ int rf_source_redis_new(uv_loop_t *loop, const rf_redis_source_config_t *cfg,
   s->base.on_msgs = on_msgs;
   s->base.arg = arg;
   s->base.impl = s;
+  s->lag = -1;
   s->rd = (conn_t){.src = s, .role = "read"};
   s->cmd = (conn_t){.src = s, .role = "ack"};
   uv_timer_init(loop, &s->again);

@@ -17,6 +17,9 @@
 
 #include "rectify/buf.h"
 #include "rectify/pipeline.h"
+#include "rectify/source.h"
+
+#define RF_METRICS_MAX_LAGS 64
 
 #define RF_MODEL_LATENCY_BUCKETS 10
 /* Upper bounds of the model latency histogram, in seconds. */
@@ -48,7 +51,8 @@ typedef struct rf_metrics_snapshot {
   rf_pipeline_stats_t pipeline;
   rf_model_stats_t model;
   char source[160];        /* e.g. "redis:needs_ai" */
-  int64_t source_lag;      /* messages not yet delivered to the group; -1 unknown */
+  rf_source_lag_t lags[RF_METRICS_MAX_LAGS]; /* per stream or partition, when known */
+  size_t n_lags;
   char chain_id[128];
   uint64_t chain_seq;      /* audit chain length (entries committed by this writer) */
   bool source_ready, db_ready, model_ready, model_configured;

@@ -84,5 +84,9 @@ int rf_pipeline_start(rf_pipeline_t *p, char *errbuf, size_t errlen);
 void rf_pipeline_drain(rf_pipeline_t *p, rf_pipeline_drain_cb cb, void *arg);
 void rf_pipeline_free(rf_pipeline_t *p);
 void rf_pipeline_get_stats(const rf_pipeline_t *p, rf_pipeline_stats_t *out);
+/* The source's last known lag per stream or partition (see source.h);
+ * returns how many entries were filled. */
+struct rf_source_lag;
+size_t rf_pipeline_source_lag(const rf_pipeline_t *p, struct rf_source_lag *out, size_t max);
 
 #endif

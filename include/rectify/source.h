@@ -33,6 +33,13 @@ typedef struct rf_msg {
   uint32_t deliveries;
 } rf_msg_t;
 
+/* Messages on the source not yet delivered to this consumer group, per
+ * stream or partition (for /metrics). */
+typedef struct rf_source_lag {
+  char label[96]; /* the stream, or "topic/partition" */
+  int64_t lag;
+} rf_source_lag_t;
+
 typedef void (*rf_source_msgs_cb)(rf_source_t *s, const rf_msg_t *msgs, size_t n, void *arg);
 /* status 0: acknowledged; otherwise they stay pending and will be redelivered. */
 typedef void (*rf_source_ack_cb)(rf_source_t *s, size_t n, int status, void *arg);
@@ -56,6 +63,9 @@ typedef struct rf_source_ops {
   void (*close)(rf_source_t *s, rf_source_close_cb cb, void *arg);
   /* Optional: 1 when connected and consuming (for /readyz); NULL means always 1. */
   int (*ready)(const rf_source_t *s);
+  /* Optional: the last known lag, up to max entries; returns how many were
+   * filled (0: not known yet). Never blocks: sources refresh it as they go. */
+  size_t (*lag)(const rf_source_t *s, rf_source_lag_t *out, size_t max);
 } rf_source_ops_t;
 
 struct rf_source {
