@@ -101,6 +101,9 @@ static void test_metrics(void **state) {
                    sql_ll(&e, "SELECT max(seq) FROM rectify.audit WHERE chain_id = 'test-a'"));
   assert_int_equal(metric(json, "rectify_messages_acked_total"), N + 2);
   assert_int_equal(metric(json, "rectify_inflight_messages"), 0);
+  /* Everything was delivered: the group's lag on the stream is 0. */
+  assert_int_equal(metric(json, "rectify_source_lag_messages{partition=needs_ai,source=redis:needs_ai}"),
+                   0);
   assert_int_equal(metric(json, "rectify_reconciliation_failures_total"), 0);
   free(json);
 
