@@ -134,6 +134,20 @@ static const migration_t migrations[] = {
      "                   t || '_no_truncate', t);"
      "  END LOOP;"
      "END $d$;"},
+    {2, "dashboard: actions on the audit chain, indexes for the quarantine views",
+     /* Every human action is covered by the dashboard's audit chain: the
+      * action row names its chain batch and carries its leaf hash (see
+      * docs/dashboard.md). Rows written before this migration have NULLs. */
+     "ALTER TABLE rectify.actions"
+     "  ADD COLUMN batch_id text,"
+     "  ADD COLUMN ts_us bigint,"
+     "  ADD COLUMN leaf_hash bytea CHECK (octet_length(leaf_hash) = 32);"
+     "CREATE INDEX actions_batch_idx ON rectify.actions (batch_id, id);"
+     /* Open rows by cluster, by age, and the last 24 hours of each table. */
+     "CREATE INDEX quarantine_cluster_idx ON rectify.quarantine"
+     "  (table_name, column_name, fingerprint, key);"
+     "CREATE INDEX quarantine_created_idx ON rectify.quarantine (created_at);"
+     "CREATE INDEX staging_created_idx ON rectify.staging (created_at);"},
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
