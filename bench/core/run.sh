@@ -95,7 +95,7 @@ fresh_services() {
   rf_log "$(cat "$WORK/$1/produce.out")"
 }
 
-declare -a base_rates=() base_rss=() core_rates=() core_rss=() ratios=()
+declare -a base_rates=() base_rss=() base_cpu=() core_rates=() core_rss=() core_cpu=() ratios=()
 
 run_baseline() {
   local name=baseline-$1 t0 t1 out
@@ -113,6 +113,7 @@ run_baseline() {
   rss=$(sed -n 's/.*peak_rss_kb=\([0-9]*\).*/\1/p' <<<"$out")
   base_rates+=("$rate")
   base_rss+=("$rss")
+  base_cpu+=("$(sed -n 's/.*cpu_s=\([0-9.]*\).*/\1/p' <<<"$out")")
   rf_log "run $1 baseline: $COUNT messages in $(calc "round($t1 - $t0, 2)") s = $rate msg/s, peak RSS ${rss} kB ($out)"
 }
 
@@ -167,6 +168,7 @@ EOF
   rate=$(calc "round($COUNT / ($t1 - $t0))")
   core_rates+=("$rate")
   core_rss+=("$rss")
+  core_cpu+=("$cpu")
   ratios+=("$(calc "round($rate / ${base_rates[-1]}, 3)")")
   rf_log "run $1 rectifyd: $COUNT messages in $(calc "round($t1 - $t0, 2)") s = $rate msg/s, peak RSS ${rss} kB, cpu_s=$cpu"
 }
@@ -196,10 +198,10 @@ report=$(
 Command: \`bench/core/run.sh --runs $RUNS --count $COUNT\` ($build_desc)
 Machine: $(rf_machine); load average before/after: $load_before / $(cut -d' ' -f1-3 /proc/loadavg)
 
-| | runs (msg/s) | median msg/s | median peak RSS |
-|---|---|---|---|
-| baseline (bench/core/baseline.c) | ${base_rates[*]} | $mb | $(calc "round($rb / 1024, 1)") MiB |
-| rectifyd | ${core_rates[*]} | $mc | $(calc "round($rc / 1024, 1)") MiB |
+| | runs (msg/s) | median msg/s | median peak RSS | median CPU s (process) |
+|---|---|---|---|---|
+| baseline (bench/core/baseline.c) | ${base_rates[*]} | $mb | $(calc "round($rb / 1024, 1)") MiB | $(median "${base_cpu[@]}") |
+| rectifyd | ${core_rates[*]} | $mc | $(calc "round($rc / 1024, 1)") MiB | $(median "${core_cpu[@]}") |
 
 rectifyd / baseline = $ratio (target >= 0.80: $verdict); per run (adjacent in time, so
 under the same load): ${ratios[*]}, median $(median "${ratios[@]}")
