@@ -670,7 +670,7 @@ static void write_message(rf_produce_t *g, rf_produce_msg_t *m, const family_t *
   } else {
     put_row(b, f->table, m->n, &g->rng);
   }
-  if (sh->pad_to) {
+  if (sh->pad_to && rf_buf_ok(b)) {
     /* Replace the row's closing brace by a notes member long enough. */
     b->len--;
     rf_buf_puts(b, ",\"notes\":\"");
