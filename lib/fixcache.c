@@ -25,7 +25,7 @@
 #include "rectify/log.h"
 #include "rectify/pg.h"
 
-enum op_kind { OP_LOOKUP, OP_GOOD_VALUES, OP_RECORD };
+enum op_kind { OP_LOOKUP, OP_GOOD_VALUES, OP_RECORD, OP_REVOKED };
 
 typedef struct op {
   enum op_kind kind;
@@ -41,6 +41,8 @@ typedef struct op {
   size_t n_values;
   rf_fixcache_fixes_cb fixes_cb;
   rf_fixcache_values_cb values_cb;
+  rf_fixcache_revoked_cb revoked_cb;
+  bool revoked;
   void *arg;
   struct op *next;
 } op_t;
@@ -221,6 +223,19 @@ static int run_record(rf_fixcache_t *fc, op_t *op) {
   return rc;
 }
 
+static int run_revoked(rf_fixcache_t *fc, op_t *op) {
+  const char *params[1] = {op->fingerprint}; /* the fix id */
+  PGresult *res = PQexecParams(fc->conn, "SELECT revoked FROM rectify.fixes WHERE fix_id = $1",
+                               1, NULL, params, NULL, NULL, 0);
+  int rc = 0;
+  if (PQresultStatus(res) != PGRES_TUPLES_OK)
+    rc = no_table_yet(res) ? 0 : RF_EDB;
+  else
+    op->revoked = PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
+  PQclear(res);
+  return rc;
+}
+
 static void *worker(void *arg) {
   rf_fixcache_t *fc = arg;
   for (;;) {
@@ -243,6 +258,8 @@ static void *worker(void *arg) {
       op->status = run_lookup(fc, op);
     else if (op->kind == OP_GOOD_VALUES)
       op->status = run_good_values(fc, op);
+    else if (op->kind == OP_REVOKED)
+      op->status = run_revoked(fc, op);
     else
       op->status = run_record(fc, op);
     pthread_mutex_lock(&fc->lock);
@@ -267,6 +284,8 @@ static void deliver(op_t *op) {
     op->fixes_cb(op->status, op->fixes, op->n_fixes, op->arg);
   else if (op->kind == OP_GOOD_VALUES)
     op->values_cb(op->status, op->values, op->n_values, op->arg);
+  else if (op->kind == OP_REVOKED)
+    op->revoked_cb(op->status, op->revoked, op->arg);
   op_free(op);
 }
 
@@ -397,6 +416,16 @@ int rf_fixcache_good_values(rf_fixcache_t *fc, const char *table_name, const cha
   return submit(fc, op);
 }
 
+int rf_fixcache_check_revoked(rf_fixcache_t *fc, const char *fix_id, rf_fixcache_revoked_cb cb,
+                              void *arg) {
+  op_t *op = op_new(OP_REVOKED, NULL, NULL, fix_id, 0);
+  if (op == NULL)
+    return RF_ENOMEM;
+  op->revoked_cb = cb;
+  op->arg = arg;
+  return submit(fc, op);
+}
+
 int rf_fixcache_record(rf_fixcache_t *fc, const rf_known_fix_t *fix, long long hits) {
   op_t *op = op_new(OP_RECORD, NULL, NULL, NULL, 0);
   if (op == NULL)
@@ -489,8 +518,12 @@ static void on_fixes(int status, const rf_known_fix_t *fixes, size_t n, void *ar
     bool seen = false; /* the same lambda stored for several fingerprints */
     for (size_t k = 0; k < i && !seen; k++)
       seen = strcmp(fixes[k].lambda_src, f->lambda_src) == 0;
-    if (seen || (g->transfer && strcmp(f->fingerprint, req->cluster->fingerprint) == 0))
+    if (seen)
       continue;
+    /* Transfer may find this very fingerprint's fix when it was stored after
+     * the cache looked (a model answer that landed in between): a cache hit. */
+    bool same = strcmp(f->fingerprint, req->cluster->fingerprint) == 0;
+    bool transfer = g->transfer && !same;
     tried++;
     rf_fix_candidate_t probe = {.lambda_src = f->lambda_src, .confidence = f->confidence};
     rf_gate_verdict_t v;
@@ -502,7 +535,7 @@ static void on_fixes(int status, const rf_known_fix_t *fixes, size_t n, void *ar
                     v.detail);
       continue;
     }
-    if ((cand = candidate_from(f, req, g->transfer)) == NULL) {
+    if ((cand = candidate_from(f, req, transfer)) == NULL) {
       rc = RF_ENOMEM;
       goto out;
     }
@@ -514,14 +547,14 @@ static void on_fixes(int status, const rf_known_fix_t *fixes, size_t n, void *ar
     stored.generator = cand->generator;
     if (rf_fixcache_record(g->fc, &stored, (long long)req->cluster->n) != 0)
       rf_log(RF_LOG_WARN, "fixcache", "cannot queue the use of fix=%s", cand->fix_id);
-    if (g->transfer)
+    if (transfer)
       g->stats->transfers++;
     else
       g->stats->cache_hits++;
     rf_log(RF_LOG_INFO, "fixcache", "%s fix=%s table=%s column=%s fingerprint=%s rows=%zu%s%s",
-           g->transfer ? "transferred" : "cache hit", cand->fix_id, req->table_name,
+           transfer ? "transferred" : "cache hit", cand->fix_id, req->table_name,
            req->column_name, req->cluster->fingerprint, req->cluster->n,
-           g->transfer ? " from=" : "", g->transfer ? f->fix_id : "");
+           transfer ? " from=" : "", transfer ? f->fix_id : "");
     break;
   }
   if (cand == NULL && why.len == 0)

@@ -33,10 +33,15 @@
 #include "rectify/outcome.h"
 
 #define RF_TICK_MS 50
+/* How long an accepted fix is remembered here, for the clusters of the same
+ * family whose cache lookup ran before the fix was stored (also the longest a
+ * revocation can go unnoticed). */
+#define RF_RECENT_MS 5000
+#define RF_RECENT_MAX 64
 #define RF_GOOD_VALUES 3
 #define RF_UNAVAILABLE_PREFIX RF_REASON_MODEL_UNAVAILABLE ": "
 
-enum tstate { T_PREPARING, T_QUEUED, T_INFLIGHT, T_BACKOFF, T_PARKED };
+enum tstate { T_PREPARING, T_QUEUED, T_INFLIGHT, T_CHECKING, T_BACKOFF, T_PARKED };
 enum bstate { B_CLOSED, B_OPEN, B_PROBING };
 
 typedef struct waiter {
@@ -45,6 +50,13 @@ typedef struct waiter {
   void *arg;
   struct waiter *next;
 } waiter_t;
+
+typedef struct recent {
+  char *key;
+  rf_fix_candidate_t *cand;
+  uint64_t expires_ms;
+  struct recent *next;
+} recent_t;
 
 typedef struct task task_t;
 struct task {
@@ -55,7 +67,8 @@ struct task {
   void *arg;
   waiter_t *waiters;
   enum tstate state;
-  bool orphan; /* canceled while its good-values lookup was out: free it on return */
+  bool orphan; /* canceled while a fix cache operation was out: free it on return */
+  rf_fix_candidate_t *held; /* T_CHECKING: the accepted candidate, until the revocation check */
   uint64_t created_ms, deadline_ms, wake_ms;
   int failures_in_round;
   int answers;
@@ -80,6 +93,8 @@ struct rf_gen_model {
   task_t *tasks;
   size_t n_tasks;
   task_t *qhead, *qtail;
+  recent_t *recent;
+  size_t n_recent;
   int inflight;
   enum bstate breaker;
   int consecutive_failures;
@@ -235,6 +250,7 @@ static void task_free(task_t *t) {
     rf_free(w);
   }
   rf_checker_free(t->checker);
+  rf_fix_candidate_free(t->held);
   rf_free(t->key);
   rf_free(t->base_user);
   rf_free(t->user);
@@ -275,8 +291,8 @@ static void task_complete(task_t *t, int status, rf_fix_candidate_t *cand, const
       w->cb(status, copy, why, w->arg);
     rf_free(w);
   }
-  if (t->state == T_PREPARING && status == RF_ECANCELED) {
-    t->orphan = true; /* its good-values lookup still points at it */
+  if ((t->state == T_PREPARING || t->state == T_CHECKING) && status == RF_ECANCELED) {
+    t->orphan = true; /* a fix cache operation still points at it */
     cb(status, cand, why, arg);
     return;
   }
@@ -454,7 +470,8 @@ static void on_tick(uv_timer_t *h) {
   task_t *t = g->tasks;
   while (t) {
     task_t *next = t->next;
-    if (t->state != T_INFLIGHT && t->state != T_PREPARING && now >= t->deadline_ms) {
+    if ((t->state == T_QUEUED || t->state == T_BACKOFF || t->state == T_PARKED) &&
+        now >= t->deadline_ms) {
       char d[400];
       snprintf(d, sizeof(d), "no answer within max_wait_ms=%llu%s%s",
                (unsigned long long)g->max_wait_ms, t->last_error[0] ? "; last error: " : "",
@@ -486,6 +503,143 @@ static rf_fix_candidate_t *refused_candidate(rf_gen_model_t *g, const char *raw,
   return c;
 }
 
+static void recent_free(recent_t *r) {
+  rf_free(r->key);
+  rf_fix_candidate_free(r->cand);
+  rf_free(r);
+}
+
+/* Drops expired entries (all of them when all is set). */
+static void recent_purge(rf_gen_model_t *g, bool all) {
+  uint64_t now = now_ms(g);
+  for (recent_t **pp = &g->recent; *pp;) {
+    recent_t *r = *pp;
+    if (all || now >= r->expires_ms) {
+      *pp = r->next;
+      g->n_recent--;
+      recent_free(r);
+    } else {
+      pp = &r->next;
+    }
+  }
+}
+
+static void recent_add(rf_gen_model_t *g, const char *key, const rf_fix_candidate_t *cand) {
+  recent_purge(g, false);
+  if (g->n_recent >= RF_RECENT_MAX)
+    return;
+  recent_t *r = rf_calloc(1, sizeof(*r));
+  if (r == NULL || (r->key = rf_strdup(key)) == NULL || (r->cand = candidate_dup(cand)) == NULL) {
+    if (r)
+      recent_free(r);
+    return; /* only an optimisation */
+  }
+  rf_free(r->cand->generator);
+  r->cand->generator = rf_strdup("cache"); /* served again: it is a stored fix now */
+  if (r->cand->generator == NULL) {
+    recent_free(r);
+    return;
+  }
+  r->expires_ms = now_ms(g) + RF_RECENT_MS;
+  r->next = g->recent;
+  g->recent = r;
+  g->n_recent++;
+}
+
+static void accept_fix(task_t *t, rf_fix_candidate_t *cand) {
+  rf_gen_model_t *g = t->g;
+  const rf_fix_request_t *req = t->req;
+  g->stats->calls[RF_MODEL_OK]++;
+  recent_add(g, t->key, cand);
+  rf_known_fix_t fix = {.fix_id = cand->fix_id,
+                        .table_name = (char *)req->table_name,
+                        .column_name = (char *)req->column_name,
+                        .fingerprint = (char *)req->cluster->fingerprint,
+                        .lambda_src = cand->lambda_src,
+                        .generator = cand->generator,
+                        .model = cand->model,
+                        .reasoning = cand->reasoning,
+                        .confidence = cand->confidence};
+  if (g->fc && rf_fixcache_record(g->fc, &fix, (long long)req->cluster->n) != 0)
+    rf_log(RF_LOG_WARN, "model", "cannot queue storing fix=%s", cand->fix_id);
+  rf_log(RF_LOG_INFO, "model", "fix accepted fix=%s table=%s column=%s fingerprint=%s rows=%zu "
+         "confidence=%.2f answers=%d", cand->fix_id, req->table_name, req->column_name,
+         req->cluster->fingerprint, req->cluster->n, cand->confidence, t->answers);
+  task_complete(t, 0, cand, NULL);
+}
+
+/* The answer was refused: one retry with the failure explained (not for low
+ * confidence), else the final candidate goes to the pipeline, which
+ * quarantines the cluster with the reason and the raw answer. */
+static void refuse_answer(task_t *t, rf_fix_candidate_t *cand, const char *raw, size_t raw_len,
+                   const rf_gate_verdict_t *v) {
+  rf_gen_model_t *g = t->g;
+  const rf_fix_request_t *req = t->req;
+  g->stats->calls[RF_MODEL_REJECTED]++;
+  g->stats->rejections++;
+  rf_log(RF_LOG_INFO, "model", "answer refused table=%s column=%s fingerprint=%s reason=%s "
+         "answers=%d detail=\"%s\"", req->table_name, req->column_name,
+         req->cluster->fingerprint, v->reason, t->answers, v->detail);
+  if (strcmp(v->reason, RF_REASON_LOW_CONFIDENCE) != 0 && t->answers < 2 && !g->draining) {
+    rf_buf_t user = RF_BUF_INIT;
+    rf_buf_t prev = RF_BUF_INIT;
+    rf_buf_append(&prev, raw, raw_len > 4000 ? 4000 : raw_len);
+    static const char *const names[] = {"previous_answer", "failure"};
+    const char *values[] = {prev.data ? prev.data : "", v->detail};
+    rf_buf_puts(&user, t->base_user);
+    render(&user, g->t_retry, names, values, 2);
+    rf_buf_free(&prev);
+    char *u = rf_buf_steal(&user);
+    rf_fix_candidate_free(cand);
+    if (u == NULL) {
+      task_complete(t, RF_ENOMEM, NULL, NULL);
+      return;
+    }
+    rf_free(t->user);
+    t->user = u;
+    t->failures_in_round = 0;
+    enqueue(t, true);
+    return;
+  }
+  if (cand == NULL && (cand = refused_candidate(g, raw, raw_len, v->detail)) == NULL) {
+    task_complete(t, RF_ENOMEM, NULL, NULL);
+    return;
+  }
+  task_complete(t, 0, cand, NULL);
+}
+
+static void on_revoked(int status, bool revoked, void *arg) {
+  task_t *t = arg;
+  if (t->orphan) {
+    task_free(t);
+    return;
+  }
+  rf_gen_model_t *g = t->g;
+  rf_fix_candidate_t *cand = t->held;
+  t->held = NULL;
+  t->state = T_INFLIGHT; /* neither queued nor waiting: decided below */
+  if (status == RF_ECANCELED) {
+    rf_fix_candidate_free(cand);
+    task_complete(t, RF_ECANCELED, NULL, NULL);
+  } else if (revoked) {
+    rf_gate_verdict_t v = {.ok = false, .reason = RF_REASON_FAILED_VALIDATION};
+    snprintf(v.detail, sizeof(v.detail), "the transformation is fix %s, which an operator "
+             "revoked (rectifyctl fixes revoke): it is never used again", cand->fix_id);
+    /* The final candidate must not carry the revoked lambda: refuse with none. */
+    char *raw_copy = rf_strdup(cand->raw_answer ? cand->raw_answer : "");
+    rf_fix_candidate_free(cand);
+    if (raw_copy == NULL) {
+      task_complete(t, RF_ENOMEM, NULL, NULL);
+    } else {
+      refuse_answer(t, NULL, raw_copy, strlen(raw_copy), &v);
+      rf_free(raw_copy);
+    }
+  } else {
+    accept_fix(t, cand);
+  }
+  dispatch(g);
+}
+
 static void on_answer(task_t *t, const char *body, size_t len) {
   rf_gen_model_t *g = t->g;
   const rf_fix_request_t *req = t->req;
@@ -513,56 +667,23 @@ static void on_answer(task_t *t, const char *body, size_t len) {
     if ((rc = rf_gate_check(cand, t->checker, req->cluster, g->min_confidence, &v, NULL)))
       goto nomem;
   }
-  if (v.ok) {
-    g->stats->calls[RF_MODEL_OK]++;
-    rf_known_fix_t fix = {.fix_id = cand->fix_id,
-                          .table_name = (char *)req->table_name,
-                          .column_name = (char *)req->column_name,
-                          .fingerprint = (char *)req->cluster->fingerprint,
-                          .lambda_src = cand->lambda_src,
-                          .generator = cand->generator,
-                          .model = cand->model,
-                          .reasoning = cand->reasoning,
-                          .confidence = cand->confidence};
-    if (g->fc && rf_fixcache_record(g->fc, &fix, (long long)req->cluster->n) != 0)
-      rf_log(RF_LOG_WARN, "model", "cannot queue storing fix=%s", cand->fix_id);
-    rf_log(RF_LOG_INFO, "model", "fix accepted fix=%s table=%s column=%s fingerprint=%s rows=%zu "
-           "confidence=%.2f answers=%d", cand->fix_id, req->table_name, req->column_name,
-           req->cluster->fingerprint, req->cluster->n, cand->confidence, t->answers);
+  if (v.ok && g->fc) {
+    /* An operator may have revoked this very fix: never use it again. */
+    t->held = cand;
+    t->state = T_CHECKING;
     rf_free(content);
-    task_complete(t, 0, cand, NULL);
+    if (rf_fixcache_check_revoked(g->fc, cand->fix_id, on_revoked, t) != 0) {
+      t->held = NULL;
+      t->state = T_INFLIGHT;
+      accept_fix(t, cand);
+    }
     return;
   }
-  g->stats->calls[RF_MODEL_REJECTED]++;
-  g->stats->rejections++;
-  rf_log(RF_LOG_INFO, "model", "answer refused table=%s column=%s fingerprint=%s reason=%s "
-         "answers=%d detail=\"%s\"", req->table_name, req->column_name,
-         req->cluster->fingerprint, v.reason, t->answers, v.detail);
-  if (strcmp(v.reason, RF_REASON_LOW_CONFIDENCE) != 0 && t->answers < 2 && !g->draining) {
-    /* One retry, with the failure explained. */
-    rf_buf_t user = RF_BUF_INIT;
-    rf_buf_t prev = RF_BUF_INIT;
-    rf_buf_append(&prev, raw, raw_len > 4000 ? 4000 : raw_len);
-    static const char *const names[] = {"previous_answer", "failure"};
-    const char *values[] = {prev.data ? prev.data : "", v.detail};
-    rf_buf_puts(&user, t->base_user);
-    render(&user, g->t_retry, names, values, 2);
-    rf_buf_free(&prev);
-    char *u = rf_buf_steal(&user);
-    if (u == NULL)
-      goto nomem;
-    rf_free(t->user);
-    t->user = u;
-    rf_fix_candidate_free(cand);
-    rf_free(content);
-    t->failures_in_round = 0;
-    enqueue(t, true);
-    return;
-  }
-  if (cand == NULL && (cand = refused_candidate(g, raw, raw_len, v.detail)) == NULL)
-    goto nomem;
+  if (v.ok)
+    accept_fix(t, cand);
+  else
+    refuse_answer(t, cand, raw, raw_len, &v);
   rf_free(content);
-  task_complete(t, 0, cand, NULL);
   return;
 nomem:
   rf_fix_candidate_free(cand);
@@ -644,6 +765,17 @@ static int propose(void *self, const rf_fix_request_t *req, rf_fixgen_cb cb, voi
                 req->cluster->fingerprint);
   if (!rf_buf_ok(&key))
     return RF_ENOMEM;
+  recent_purge(g, false);
+  for (recent_t *r = g->recent; r; r = r->next)
+    if (strcmp(r->key, key.data) == 0) {
+      rf_fix_candidate_t *c = candidate_dup(r->cand);
+      rf_buf_free(&key);
+      if (c == NULL)
+        return RF_ENOMEM;
+      g->stats->cache_hits++;
+      cb(0, c, NULL, arg);
+      return 0;
+    }
   for (task_t *t = g->tasks; t; t = t->next)
     if (strcmp(t->key, key.data) == 0) {
       waiter_t *w = rf_malloc(sizeof(*w));
@@ -913,6 +1045,7 @@ void rf_gen_model_close(rf_gen_model_t *g) {
   rf_ollama_close(g->ollama, on_ollama_closed, g);
   while (g->tasks)
     task_complete(g->tasks, RF_ECANCELED, NULL, NULL);
+  recent_purge(g, true);
   uv_timer_stop(&g->tick);
   uv_close((uv_handle_t *)&g->tick, on_tick_closed);
 }

@@ -68,6 +68,11 @@ int rf_fixcache_lookup(rf_fixcache_t *fc, const char *table_name, const char *co
 typedef void (*rf_fixcache_values_cb)(int status, char *const *values, size_t n, void *arg);
 int rf_fixcache_good_values(rf_fixcache_t *fc, const char *table_name, const char *column_name,
                             int limit, rf_fixcache_values_cb cb, void *arg);
+/* status 0: whether fix_id is stored and revoked (a fix an operator revoked
+ * is never used again, even when a model proposes it anew). */
+typedef void (*rf_fixcache_revoked_cb)(int status, bool revoked, void *arg);
+int rf_fixcache_check_revoked(rf_fixcache_t *fc, const char *fix_id, rf_fixcache_revoked_cb cb,
+                              void *arg);
 /* Stores an accepted fix (insert, or add hits and touch last_used when the
  * fix id is known). Fire and forget: failures are logged. */
 int rf_fixcache_record(rf_fixcache_t *fc, const rf_known_fix_t *fix, long long hits);
