@@ -91,6 +91,8 @@ static void precompile(rf__cc_t *cc, rf__node_t *n) {
       if (rf_py_re_compile(p->p, p->len, (int)flags, &cc->l->relim, &re, &err) == 0) {
         cc->l->res[cc->l->nre++] = re;
         n->re = re;
+        if (n->fn == FN_RE_SUB && flags == 0)
+          n->refilt = rf__refilt_compile(cc, p->p, p->len);
       } else if (err.type && strcmp(err.type, "MemoryError") == 0) {
         cc->err = CE_NOMEM;
         snprintf(cc->msg, sizeof(cc->msg), "out of memory");
@@ -185,6 +187,7 @@ int rf_lambda_compile(const char *src, size_t len, const rf_lambda_limits_t *lim
   precompile(cc, body);
   l->body = body;
   l->arity = arity;
+  rf__kernel_build(cc);
   rf_buf_free(&cc->sbuf);
   rf_free(cc);
   *out = l;
@@ -224,6 +227,8 @@ void rf_lambda_ctx_free(rf_lambda_ctx_t *c) {
   rf__arena_free(&c->arena);
   rf_buf_free(&c->tmp);
   rf_buf_free(&c->out);
+  rf_buf_free(&c->kbuf[0]);
+  rf_buf_free(&c->kbuf[1]);
   rf_free(c->slots);
   rf_free(c);
 }
@@ -318,8 +323,40 @@ static void end_eval(rf__ctx_t *c) {
   rf_buf_reset(&c->tmp);
 }
 
-static int eval_core(rf_lambda_ctx_t *c, const rf_lambda_t *l, const char *x, size_t xlen,
-                     const cJSON *row, rf_lambda_result_t *res, bool borrow) {
+/* The kernel (kernel.c) first: 1 with *res filled (or *rc = RF_ENOMEM) when
+ * it produced the result, 0 when the tree walker must evaluate. Kept apart
+ * from eval_core, whose jump buffer makes every call pay for saved registers. */
+static inline int try_kernel(rf_lambda_ctx_t *c, const rf_lambda_t *l, const char *x, size_t xlen,
+                             const cJSON *row, rf_lambda_result_t *res, bool borrow, int *rc) {
+  const char *type;
+  if (!l->kernel || !x || (l->arity > 1 && row) || !rf__kernel_run(c, l, x, xlen, &type))
+    return 0;
+  size_t len = c->out.len;
+  char *out = c->out.data;
+  *rc = 0;
+  if (!borrow) {
+    out = rf_malloc(len + 1);
+    if (!out) {
+      result_init(res);
+      *rc = RF_ENOMEM;
+      return 1;
+    }
+    memcpy(out, c->out.data, len + 1);
+  }
+  res->ok = true;
+  res->type = type;
+  res->value = out;
+  res->value_len = len;
+  res->is_none = false;
+  res->error = NULL;
+  res->message[0] = '\0';
+  res->borrowed = borrow;
+  return 1;
+}
+
+__attribute__((noinline)) static int eval_core(rf_lambda_ctx_t *c, const rf_lambda_t *l,
+                                               const char *x, size_t xlen, const cJSON *row,
+                                               rf_lambda_result_t *res, bool borrow) {
   result_init(res);
   if (c->dirty) {
     end_eval(c);
@@ -426,11 +463,17 @@ static int eval_core(rf_lambda_ctx_t *c, const rf_lambda_t *l, const char *x, si
 
 int rf_lambda_eval_ctx(rf_lambda_ctx_t *c, const rf_lambda_t *l, const char *x, size_t xlen,
                        const cJSON *row, rf_lambda_result_t *res) {
+  int rc;
+  if (try_kernel(c, l, x, xlen, row, res, false, &rc))
+    return rc;
   return eval_core(c, l, x, xlen, row, res, false);
 }
 
 int rf_lambda_eval_borrow(rf_lambda_ctx_t *c, const rf_lambda_t *l, const char *x, size_t xlen,
                           const cJSON *row, rf_lambda_result_t *res) {
+  int rc;
+  if (try_kernel(c, l, x, xlen, row, res, true, &rc))
+    return rc;
   return eval_core(c, l, x, xlen, row, res, true);
 }
 

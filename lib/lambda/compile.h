@@ -69,4 +69,11 @@ rf__node_t *rf__parse_lambda(rf__cc_t *cc, const char *src, size_t len, int *ari
 /* Resolve names and enforce the allow-list. */
 void rf__check(rf__cc_t *cc, rf__node_t *body, int arity, const char *params[2]);
 
+/* The re.sub filter of a literal pattern, or NULL when the pattern is not a
+ * single character class of the recognised subset (refast.c). */
+const rf__refilt_t *rf__refilt_compile(rf__cc_t *cc, const char *pat, size_t len);
+/* Set cc->l->kernel when the checked body is a straight str pipeline on x
+ * (kernel.c). Runs after the re patterns were precompiled. */
+void rf__kernel_build(rf__cc_t *cc);
+
 #endif

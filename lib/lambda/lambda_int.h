@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "pyerr.h"
 #include "pyre.h"
@@ -145,6 +146,8 @@ enum rf__op {
 };
 
 typedef struct rf__node rf__node_t;
+typedef struct rf__refilt rf__refilt_t; /* refast.c */
+typedef struct rf__kernel rf__kernel_t; /* kernel.c */
 
 typedef struct rf__target rf__target_t;
 struct rf__target {
@@ -182,6 +185,7 @@ struct rf__node {
   rf__comp_t *comp; /* NK_LISTCOMP / NK_GENEXP */
   const rf_py_re_t *re; /* NK_CALL of a re function: pattern precompiled (flags fixed) */
   const rf__str_t *fmtstr; /* NK_CALL strptime/strftime with literal format (unused yet) */
+  const rf__refilt_t *refilt; /* NK_CALL re.sub whose literal pattern is one character class */
 };
 
 /* ------------------------------------------------------------------ compiled lambda */
@@ -189,6 +193,7 @@ struct rf__node {
 struct rf_lambda {
   rf__arena_t arena; /* nodes, constants */
   rf__node_t *body;
+  const rf__kernel_t *kernel; /* the body as a straight str pipeline, or NULL (kernel.c) */
   int arity;
   int nslots;
   rf_lambda_limits_t lim;
@@ -210,6 +215,7 @@ struct rf_lambda_ctx {
   size_t nslots_cap;
   rf_buf_t tmp; /* scratch for runtime calls; reset before use */
   rf_buf_t out; /* the borrowed result text */
+  rf_buf_t kbuf[2]; /* kernel.c's intermediate strings */
   bool dirty;   /* the arena still holds the previous (borrowed) evaluation */
   struct rf__rtre *rtre; /* patterns compiled during this evaluation (arena list) */
 };
@@ -377,7 +383,112 @@ bool rf__u_islinebreak(uint32_t cp);
 void rf__u_map(uint32_t cp, enum rf__case how, rf_buf_t *out);
 /* Lower-case of cp at index i of the string (final sigma rule). */
 void rf__u_lower_at(const uint32_t *cps, size_t n, size_t i, rf_buf_t *out);
+/* Full case mapping (RF_CASE_UPPER, _LOWER or _FOLD) of the whole valid UTF-8
+ * string p[0..len), appended to out (check rf_buf_ok). Returns false, with out
+ * as it was, when the result depends on context (a capital sigma under
+ * RF_CASE_LOWER): the caller then maps with rf__u_lower_at. Thread-safe. */
+bool rf__u_map_str(const char *p, size_t len, enum rf__case how, rf_buf_t *out);
 /* \N{name}: code point or -1 */
 long rf__u_from_name(const char *name, size_t len);
+
+/* ------------------------------------------------------------------ fast paths */
+
+/* Bytes of p[0..len) before the first non-ASCII byte, 8 at a time. */
+static inline size_t rf__ascii_prefix(const char *p, size_t len) {
+  size_t i = 0;
+  for (; i + 8 <= len; i += 8) {
+    uint64_t w;
+    memcpy(&w, p + i, 8);
+    if (w & UINT64_C(0x8080808080808080))
+      break;
+  }
+  while (i < len && (unsigned char)p[i] < 0x80)
+    i++;
+  return i;
+}
+
+/* Is p[0..len) all ASCII? Word loads only, never past the end. */
+static inline bool rf__is_ascii(const char *p, size_t len) {
+  const uint64_t hi = UINT64_C(0x8080808080808080);
+  uint64_t w, acc = 0;
+  if (len >= 8) {
+    size_t i = 0;
+    for (; i + 8 < len; i += 8) {
+      memcpy(&w, p + i, 8);
+      acc |= w;
+    }
+    memcpy(&w, p + len - 8, 8); /* the last 8 bytes, overlapping */
+    return !((acc | w) & hi);
+  }
+  if (len >= 4) {
+    uint32_t a, b;
+    memcpy(&a, p, 4);
+    memcpy(&b, p + len - 4, 4);
+    return !((a | b) & 0x80808080u);
+  }
+  for (size_t i = 0; i < len; i++)
+    acc |= (unsigned char)p[i];
+  return !(acc & 0x80);
+}
+
+/* Python's str.isspace() for an ASCII byte: \t\n\v\f\r, \x1c-\x1f, ' '. */
+static inline bool rf__ascii_space(unsigned char ch) {
+  return ch <= 32 && ((UINT64_C(0x1F0003E00) >> ch) & 1);
+}
+
+/* ASCII letters of 8 ASCII bytes to lower (upper = false) or upper case. */
+static inline uint64_t rf__swar_case(uint64_t w, bool upper) {
+  const uint64_t ones = UINT64_C(0x0101010101010101);
+  uint64_t ge = w + ones * (upper ? 0x80 - 'a' : 0x80 - 'A');
+  uint64_t gt = w + ones * (upper ? 0x80 - 'z' - 1 : 0x80 - 'Z' - 1);
+  return w ^ (((ge & ~gt) & (ones * 0x80)) >> 2);
+}
+
+/* dst[0..n) = src[0..n) (all ASCII) with letters lowered or uppered. */
+static inline void rf__ascii_case(char *dst, const char *src, size_t n, bool upper) {
+  uint64_t w;
+  if (n >= 8) {
+    size_t i = 0;
+    for (; i + 8 < n; i += 8) {
+      memcpy(&w, src + i, 8);
+      w = rf__swar_case(w, upper);
+      memcpy(dst + i, &w, 8);
+    }
+    memcpy(&w, src + n - 8, 8); /* the last 8, overlapping: same bytes again */
+    w = rf__swar_case(w, upper);
+    memcpy(dst + n - 8, &w, 8);
+    return;
+  }
+  if (n >= 4) {
+    uint32_t a, b;
+    memcpy(&a, src, 4);
+    memcpy(&b, src + n - 4, 4);
+    w = rf__swar_case(a | (uint64_t)b << 32, upper);
+    a = (uint32_t)w;
+    b = (uint32_t)(w >> 32);
+    memcpy(dst, &a, 4);
+    memcpy(dst + n - 4, &b, 4);
+    return;
+  }
+  for (size_t i = 0; i < n; i++) {
+    unsigned char ch = (unsigned char)src[i];
+    dst[i] = (char)(ch ^ ((unsigned char)(ch - (upper ? 'a' : 'A')) < 26u ? 0x20 : 0));
+  }
+}
+
+/* re.sub of a one-class pattern (refast.c) with literal replacement repl:
+ * appends the result to out. count 0 = all. Returns 0, -1 when the result
+ * would exceed max_out bytes (0 = no cap; pyre's "regex result exceeds"),
+ * -2 when out ran out of memory. */
+int rf__refilt_sub(const rf__refilt_t *f, const char *repl, size_t rl, const char *s, size_t len,
+                   int64_t count, size_t max_out, rf_buf_t *out);
+
+/* Run l's kernel on x[0..xlen) (kernel.c): 1 when it produced the result
+ * (text in c->out, *type its static type name), 0 when the input is outside
+ * the kernel's reach (invalid UTF-8, an error, a limit that might be hit,
+ * context-dependent case mapping): the caller then evaluates the tree, which
+ * gives the same result by construction, or the error. Never raises. */
+int rf__kernel_run(rf__ctx_t *c, const rf_lambda_t *l, const char *x, size_t xlen,
+                   const char **type);
 
 #endif

@@ -164,9 +164,14 @@ static rf__val_t do_case(rf__ctx_t *c, const rf__str_t *s, int id) {
     }
     return rf__v_str(c, p, s->len, s->len);
   }
-  cps_t d = decode(c, s);
   rf_buf_t *b = &c->tmp;
   rf_buf_reset(b);
+  if (id == M_LOWER || id == M_UPPER || id == M_CASEFOLD) {
+    enum rf__case how = id == M_LOWER ? RF_CASE_LOWER : id == M_UPPER ? RF_CASE_UPPER : RF_CASE_FOLD;
+    if (rf__u_map_str(s->p, s->len, how, b))
+      return rf__v_strbuf(c, b); /* raises on oom and beyond max_str_bytes */
+  }
+  cps_t d = decode(c, s);
   bool prev_cased = false;
   for (size_t i = 0; i < d.n; i++) {
     uint32_t cp = d.cp[i];

@@ -7,6 +7,8 @@
  * expressed in ICU properties. ICU 72 implements Unicode 15.0 and CPython 3.11
  * Unicode 14.0: code points first assigned in 15.0 may differ.
  */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <unicode/uchar.h>
 #include <unicode/ustring.h>
@@ -195,6 +197,96 @@ void rf__u_lower_at(const uint32_t *cps, size_t n, size_t i, rf_buf_t *out) {
   char tmp[4];
   int k = rf__utf8_put(tmp, r);
   rf_buf_append(out, tmp, (size_t)k);
+}
+
+/* Case mapping of whole strings. Code points U+0080..U+07FF (two UTF-8
+ * bytes: Latin, Greek, Cyrillic, ...) are mapped through tables filled once
+ * from ICU with the same full mappings rf__u_map asks for; longer sequences
+ * go through rf__u_map. A mapping is context-free except the capital sigma
+ * under lower(), which the table marks (n == 0). */
+typedef struct cmap {
+  uint8_t n;  /* bytes of the mapping; 0 = context-dependent; 0xFF = use rf__u_map */
+  char b[7];
+} cmap_t;
+
+enum { CM_UPPER, CM_LOWER, CM_FOLD, CM_N };
+static cmap_t cmap[CM_N][0x800 - 0x80];
+static pthread_once_t cmap_once = PTHREAD_ONCE_INIT;
+static atomic_bool cmap_ready; /* skips pthread_once once the tables are filled */
+
+static void cmap_build(void) {
+  for (int how = 0; how < CM_N; how++)
+    for (uint32_t cp = 0x80; cp < 0x800; cp++) {
+      cmap_t *e = &cmap[how][cp - 0x80];
+      e->n = 0xFF;
+      if (how == CM_LOWER && cp == 0x3A3) {
+        e->n = 0;
+        continue;
+      }
+      UChar src[1] = {(UChar)cp}, dst[8];
+      UErrorCode st = U_ZERO_ERROR;
+      int32_t n = how == CM_UPPER   ? u_strToUpper(dst, 8, src, 1, "", &st)
+                  : how == CM_LOWER ? u_strToLower(dst, 8, src, 1, "", &st)
+                                    : u_strFoldCase(dst, 8, src, 1, U_FOLD_CASE_DEFAULT, &st);
+      if (U_FAILURE(st) || n > 8)
+        continue;
+      char tmp[32];
+      size_t k = 0;
+      for (int32_t i = 0; i < n;) {
+        UChar32 c;
+        U16_NEXT(dst, i, n, c);
+        k += (size_t)rf__utf8_put(tmp + k, (uint32_t)c);
+      }
+      if (k >= 1 && k <= sizeof(e->b)) {
+        memcpy(e->b, tmp, k);
+        e->n = (uint8_t)k;
+      }
+    }
+  atomic_store_explicit(&cmap_ready, true, memory_order_release);
+}
+
+bool rf__u_map_str(const char *p, size_t len, enum rf__case how, rf_buf_t *out) {
+  if (!atomic_load_explicit(&cmap_ready, memory_order_acquire))
+    pthread_once(&cmap_once, cmap_build);
+  int t = how == RF_CASE_UPPER ? CM_UPPER : how == RF_CASE_LOWER ? CM_LOWER : CM_FOLD;
+  const cmap_t *tab = cmap[t];
+  size_t start = out->len, i = 0;
+  /* 4 bytes of room per input byte: an ASCII byte writes 1, a two-byte
+   * sequence at most 7 (the table's limit); longer ones go through rf__u_map */
+  while (i < len) {
+    if (!rf_buf_reserve(out, 4 * (len - i)))
+      return true; /* sticky oom: the caller checks rf_buf_ok */
+    char *w = out->data + out->len;
+    const unsigned char *s = (const unsigned char *)p;
+    while (i < len) {
+      size_t a = rf__ascii_prefix(p + i, len - i);
+      rf__ascii_case(w, p + i, a, how == RF_CASE_UPPER);
+      w += a;
+      i += a;
+      if (i >= len)
+        break;
+      unsigned char ch = s[i];
+      if (ch >= 0xE0)
+        break;
+      const cmap_t *e = &tab[(((uint32_t)(ch & 0x1F) << 6) | (s[i + 1] & 0x3F)) - 0x80];
+      if (e->n == 0) {
+        out->len = start;
+        out->data[start] = '\0';
+        return false;
+      }
+      if (e->n == 0xFF)
+        break;
+      memcpy(w, e->b, e->n);
+      w += e->n;
+      i += 2;
+    }
+    out->len = (size_t)(w - out->data);
+    out->data[out->len] = '\0';
+    if (i >= len)
+      break;
+    rf__u_map(rf__utf8_get(p, &i), how, out);
+  }
+  return true;
 }
 
 long rf__u_from_name(const char *name, size_t len) {

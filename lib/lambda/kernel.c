@@ -1,0 +1,652 @@
+/* kernel.c - straight str pipelines run without the tree walker.
+ *
+ * Most fixes are one chain of str operations on x, maybe ending in a
+ * conversion: x.strip().lower(), float(x.split()[0]), re.sub(r'[^0-9.]', '', x).
+ * Through the tree walker each step boxes a value, allocates a header in the
+ * arena and dispatches by node kind, argument count and receiver type, which
+ * costs more than the work itself on short values. At compile time such a
+ * body is also compiled into a kernel: a flat list of byte-level operations on
+ * one (pointer, length) view, executed per row straight into the ctx's result
+ * buffer, with no arena, no jump buffer and no boxing.
+ *
+ * The kernel is an accelerator, never a second semantics: it either produces
+ * exactly the tree walker's result or declines (returns 0) and the row goes
+ * through the tree walker, which then produces the result or the exception.
+ * It declines on anything it does not handle exactly: invalid UTF-8, an index
+ * out of range, a number it does not parse, a capital sigma under lower(),
+ * and any input for which a conservative bound of the tree walker's steps,
+ * memory, string or list size reaches a limit (so a LimitError is never
+ * hidden). Operations (each with CPython's semantics, on any valid UTF-8):
+ *   strip/lstrip/rstrip()          Unicode whitespace; or a literal char set
+ *   lower/upper/casefold()         full case mapping (ucd.c)
+ *   split()[k], split(sep)[k]      literal sep and int k; no list is built
+ *   replace(old, new)              literal, non-empty old
+ *   removeprefix/removesuffix(s)   literal s
+ *   re.sub(CLASS, repl, ...)       refast.c's filter, literal repl
+ * ending optionally in float(...), int(...) (base 10) or str(...).
+ * The unit tests and the fuzzer compare kernel and tree walker on the same
+ * inputs (a copy of the lambda with its kernel pointer cleared).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "compile.h"
+
+enum kop_kind { KO_STRIP, KO_STRIPSET, KO_CASE, KO_SPLITWS, KO_SPLITSEP, KO_REPLACE,
+                KO_PREFIX, KO_SUFFIX, KO_REFILT };
+enum { KF_STR, KF_FLOAT, KF_INT };
+#define MAX_OPS 16
+
+typedef struct kop {
+  uint8_t kind;
+  uint8_t which;       /* strip: 1 left, 2 right; case: enum rf__case */
+  const rf__str_t *a;  /* strip set, split sep, replace old, affix */
+  const rf__str_t *b;  /* replace new, re.sub repl */
+  const uint32_t *set; /* KO_STRIPSET: code points of a */
+  size_t nset;
+  int64_t idx;         /* split index */
+  const rf__refilt_t *filt;
+} kop_t;
+
+struct rf__kernel {
+  int nops;
+  int final;
+  size_t safe_len; /* longest string for which no limit of the tree walker can be hit */
+  kop_t ops[MAX_OPS];
+};
+
+/* ------------------------------------------------------------------ compile */
+
+static bool const_str(const rf__node_t *n) {
+  return n->kind == NK_CONST && n->cval.t == VT_STR;
+}
+
+static bool const_none(const rf__node_t *n) {
+  return n->kind == NK_CONST && n->cval.t == VT_NONE;
+}
+
+static bool const_int(const rf__node_t *n, int64_t *v) {
+  if (n->kind == NK_CONST && n->cval.t == VT_INT) {
+    *v = n->cval.i;
+    return true;
+  }
+  if (n->kind == NK_UNARY && n->op == OP_NEG && n->a->kind == NK_CONST && n->a->cval.t == VT_INT &&
+      n->a->cval.i > INT64_MIN) {
+    *v = -n->a->cval.i;
+    return true;
+  }
+  return false;
+}
+
+static uint64_t count_nodes(const rf__node_t *n) {
+  if (!n)
+    return 0;
+  uint64_t k = 1 + count_nodes(n->a) + count_nodes(n->b) + count_nodes(n->c);
+  for (int i = 0; i < n->nargs; i++)
+    k += count_nodes(n->args[i]);
+  for (int i = 0; i < n->nkw; i++)
+    k += count_nodes(n->kw[i]);
+  return k;
+}
+
+static kop_t *push(rf__kernel_t *k) {
+  if (k->nops == MAX_OPS)
+    return NULL;
+  kop_t *o = &k->ops[k->nops++];
+  memset(o, 0, sizeof(*o));
+  return o;
+}
+
+/* Append the operations of n (a str-valued chain ending in x) to k. */
+static bool chain(rf__cc_t *cc, rf__kernel_t *k, const rf__node_t *n) {
+  if (n->kind == NK_LOCAL)
+    return n->fn == 0; /* slot 0 is the parameter x */
+  if (n->kind == NK_SUBSCR) {
+    const rf__node_t *call = n->a;
+    int64_t idx;
+    if (call->kind != NK_CALL || call->fn != M_SPLIT || call->nkw || call->nargs > 1 ||
+        !const_int(n->b, &idx) || !chain(cc, k, call->a))
+      return false;
+    kop_t *o = push(k);
+    if (!o)
+      return false;
+    o->idx = idx;
+    if (call->nargs == 0 || const_none(call->args[0])) {
+      o->kind = KO_SPLITWS;
+      return true;
+    }
+    if (!const_str(call->args[0]) || call->args[0]->cval.s->len == 0)
+      return false;
+    o->kind = KO_SPLITSEP;
+    o->a = call->args[0]->cval.s;
+    return true;
+  }
+  if (n->kind != NK_CALL || n->nkw)
+    return false;
+  if (n->fn == FN_RE_SUB) {
+    if (!n->refilt || n->nargs != 3 || !const_str(n->args[1]) ||
+        memchr(n->args[1]->cval.s->p, '\\', n->args[1]->cval.s->len) ||
+        !chain(cc, k, n->args[2]))
+      return false;
+    kop_t *o = push(k);
+    if (!o)
+      return false;
+    o->kind = KO_REFILT;
+    o->filt = n->refilt;
+    o->b = n->args[1]->cval.s;
+    return true;
+  }
+  if (n->fn <= FN_BUILTIN_END || !chain(cc, k, n->a))
+    return false;
+  kop_t *o = push(k);
+  if (!o)
+    return false;
+  switch (n->fn) {
+  case M_STRIP:
+  case M_LSTRIP:
+  case M_RSTRIP:
+    o->which = n->fn == M_STRIP ? 3 : n->fn == M_LSTRIP ? 1 : 2;
+    if (n->nargs == 0 || (n->nargs == 1 && const_none(n->args[0]))) {
+      o->kind = KO_STRIP;
+      return true;
+    }
+    if (n->nargs != 1 || !const_str(n->args[0]))
+      return false;
+    o->kind = KO_STRIPSET;
+    o->a = n->args[0]->cval.s;
+    {
+      uint32_t *set = rf__cc_alloc(cc, (o->a->ncp + 1) * sizeof(*set));
+      size_t i = 0;
+      while (i < o->a->len)
+        set[o->nset++] = rf__utf8_get(o->a->p, &i);
+      o->set = set;
+    }
+    return true;
+  case M_LOWER:
+  case M_UPPER:
+  case M_CASEFOLD:
+    if (n->nargs)
+      return false;
+    o->kind = KO_CASE;
+    o->which = n->fn == M_LOWER ? RF_CASE_LOWER : n->fn == M_UPPER ? RF_CASE_UPPER : RF_CASE_FOLD;
+    return true;
+  case M_REPLACE:
+    if (n->nargs != 2 || !const_str(n->args[0]) || !const_str(n->args[1]) ||
+        n->args[0]->cval.s->len == 0)
+      return false;
+    o->kind = KO_REPLACE;
+    o->a = n->args[0]->cval.s;
+    o->b = n->args[1]->cval.s;
+    return true;
+  case M_REMOVEPREFIX:
+  case M_REMOVESUFFIX:
+    if (n->nargs != 1 || !const_str(n->args[0]))
+      return false;
+    o->kind = n->fn == M_REMOVEPREFIX ? KO_PREFIX : KO_SUFFIX;
+    o->a = n->args[0]->cval.s;
+    return true;
+  default:
+    return false;
+  }
+}
+
+/* The tree walker's cost on strings of at most L bytes is bounded by
+ *   steps(L) = nodes + 2 + (nops + 1) * (8 + L/4) + 2001-ish per re call
+ *     (one step per node; each str method and conversion charges at most
+ *     3 * (1 + 4L/64); re.sub also 1 + re_match_limit/50),
+ *   bytes(L) = 512 + nops * (1024 + 160 L) + 8 L
+ *     (headers, copies, decoded code point arrays, split's list growth),
+ * and its strings and lists by L (+1 items). safe_len is the largest L within
+ * every limit: a row whose strings all stay within it cannot raise
+ * LimitError in the tree walker, so the kernel's result is the tree walker's. */
+static bool safe_len(rf__kernel_t *k, uint64_t nodes, const rf_lambda_limits_t *lim) {
+  uint64_t n1 = (uint64_t)k->nops + 1, fixed = nodes + 2 + n1 * 8;
+  bool split = false;
+  for (int i = 0; i < k->nops; i++) {
+    if (k->ops[i].kind == KO_REFILT)
+      fixed += 2 + lim->re_match_limit / 50;
+    split |= k->ops[i].kind == KO_SPLITWS || k->ops[i].kind == KO_SPLITSEP;
+  }
+  if (fixed > lim->max_steps)
+    return false; /* a step budget below the fixed cost: always the tree walker */
+  uint64_t L = lim->max_str_bytes;
+  if (4 * ((lim->max_steps - fixed) / n1) < L)
+    L = 4 * ((lim->max_steps - fixed) / n1);
+  if (lim->max_memory) {
+    uint64_t per = (uint64_t)k->nops * 160 + 8, base = 512 + (uint64_t)k->nops * 1024;
+    uint64_t m = lim->max_memory > base ? (lim->max_memory - base) / per : 0;
+    if (m < L)
+      L = m;
+  }
+  if (split && lim->max_list_items < L + 1)
+    L = lim->max_list_items ? lim->max_list_items - 1 : 0;
+  k->safe_len = (size_t)L;
+  return true;
+}
+
+void rf__kernel_build(rf__cc_t *cc) {
+  rf_lambda_t *l = cc->l;
+  const rf__node_t *n = l->body;
+  rf__kernel_t *k = rf__cc_alloc(cc, sizeof(*k));
+  memset(k, 0, sizeof(*k));
+  k->final = KF_STR;
+  if (n->kind == NK_CALL && n->nargs == 1 && n->nkw == 0 &&
+      (n->fn == FN_FLOAT || n->fn == FN_INT || n->fn == FN_STR)) {
+    k->final = n->fn == FN_FLOAT ? KF_FLOAT : n->fn == FN_INT ? KF_INT : KF_STR;
+    if (!chain(cc, k, n->args[0]))
+      return;
+  } else if (!chain(cc, k, n)) {
+    return;
+  }
+  if (safe_len(k, count_nodes(n), &l->lim))
+    l->kernel = k;
+}
+
+/* ------------------------------------------------------------------ run */
+
+#define ascii_space rf__ascii_space
+
+/* Room for n more bytes in b, without a call when it is already there. */
+static inline bool room(rf_buf_t *b, size_t n) {
+  return b->len + n < b->cap || rf_buf_reserve(b, n);
+}
+
+/* start of the code point that ends at p[e] (exclusive) */
+static inline size_t cp_start(const char *p, size_t e) {
+  size_t s = e - 1;
+  while (s > 0 && ((unsigned char)p[s] & 0xC0) == 0x80)
+    s--;
+  return s;
+}
+
+static bool in_set(const kop_t *o, uint32_t cp) {
+  for (size_t i = 0; i < o->nset; i++)
+    if (o->set[i] == cp)
+      return true;
+  return false;
+}
+
+static void strip(const kop_t *o, const char *p, size_t *bp, size_t *ep) {
+  size_t b = *bp, e = *ep;
+  bool ws = o->kind == KO_STRIP;
+  if (o->which & 1)
+    while (b < e) {
+      unsigned char ch = (unsigned char)p[b];
+      size_t j = b;
+      if (ch < 0x80) {
+        if (!(ws ? ascii_space(ch) : in_set(o, ch)))
+          break;
+        b++;
+        continue;
+      }
+      uint32_t cp = rf__utf8_get(p, &j);
+      if (!(ws ? rf__u_isspace(cp) : in_set(o, cp)))
+        break;
+      b = j;
+    }
+  if (o->which & 2)
+    while (e > b) {
+      unsigned char ch = (unsigned char)p[e - 1];
+      if (ch < 0x80) {
+        if (!(ws ? ascii_space(ch) : in_set(o, ch)))
+          break;
+        e--;
+        continue;
+      }
+      size_t s = cp_start(p, e), j = s;
+      uint32_t cp = rf__utf8_get(p, &j);
+      if (!(ws ? rf__u_isspace(cp) : in_set(o, cp)))
+        break;
+      e = s;
+    }
+  *bp = b;
+  *ep = e;
+}
+
+/* Is the code point at p[*i] whitespace? Advances *i past it. */
+static inline bool ws_at(const char *p, size_t *i) {
+  unsigned char ch = (unsigned char)p[*i];
+  if (ch < 0x80) {
+    (*i)++;
+    return ascii_space(ch);
+  }
+  return rf__u_isspace(rf__utf8_get(p, i));
+}
+
+/* x.split()[idx]: the word's bytes in [*b, *e); false for IndexError. The
+ * words of split() and rsplit() without maxsplit are the same list, so a
+ * negative index scans from the right. */
+static bool split_ws(const char *p, size_t len, int64_t idx, size_t *b, size_t *e) {
+  if (idx >= 0) {
+    size_t i = 0;
+    int64_t k = 0;
+    for (;;) {
+      size_t st = i;
+      while (i < len) { /* skip whitespace */
+        size_t j = i;
+        if (!ws_at(p, &j))
+          break;
+        i = j;
+      }
+      if (i >= len)
+        return false;
+      st = i;
+      while (i < len) {
+        size_t j = i;
+        if (ws_at(p, &j))
+          break;
+        i = j;
+      }
+      if (k++ == idx) {
+        *b = st;
+        *e = i;
+        return true;
+      }
+    }
+  }
+  size_t i = len;
+  int64_t k = -1;
+  for (;;) {
+    while (i > 0) {
+      size_t s = cp_start(p, i), j = s;
+      if (!ws_at(p, &j))
+        break;
+      i = s;
+    }
+    if (i == 0)
+      return false;
+    size_t en = i;
+    while (i > 0) {
+      size_t s = cp_start(p, i), j = s;
+      if (ws_at(p, &j))
+        break;
+      i = s;
+    }
+    if (k-- == idx) {
+      *b = i;
+      *e = en;
+      return true;
+    }
+  }
+}
+
+/* x.split(sep)[idx] with a non-empty literal sep (left-to-right pieces). */
+static bool split_sep(const char *p, size_t len, const rf__str_t *sep, int64_t idx, size_t *b,
+                      size_t *e) {
+  if (idx < 0) {
+    int64_t n = 1;
+    const char *h = p, *he = p + len, *f;
+    while ((f = memmem(h, (size_t)(he - h), sep->p, sep->len)) != NULL) {
+      n++;
+      h = f + sep->len;
+    }
+    idx += n;
+    if (idx < 0)
+      return false;
+  }
+  const char *h = p, *he = p + len;
+  for (int64_t k = 0;; k++) {
+    const char *f = memmem(h, (size_t)(he - h), sep->p, sep->len);
+    if (k == idx) {
+      *b = (size_t)(h - p);
+      *e = f ? (size_t)(f - p) : len;
+      return true;
+    }
+    if (!f)
+      return false;
+    h = f + sep->len;
+  }
+}
+
+/* float(s) for the plain ASCII forms; false to decline. Writes str(result).
+ *
+ * [sign] digits [. digits] with at most 15 digits in all: the value is
+ * m / 10**k, correctly rounded (Clinger: both are exact doubles), and a
+ * decimal of at most 15 significant digits is the shortest repr of its
+ * nearest double (DBL_DIG), so repr() prints exactly those digits, without
+ * leading and trailing zeros, in repr's fixed or exponent layout. Other
+ * plain forms (more digits, an exponent) go through strtod (correctly
+ * rounded) and rf__float_str, as the tree walker does. */
+static bool float_text(const char *p, size_t len, rf_buf_t *out) {
+  size_t b = 0, e = len;
+  while (b < e && ascii_space((unsigned char)p[b]))
+    b++;
+  while (e > b && ascii_space((unsigned char)p[e - 1]))
+    e--;
+  size_t i = b;
+  bool neg = false;
+  if (i < e && (p[i] == '+' || p[i] == '-'))
+    neg = p[i++] == '-';
+  /* G = the digits in order; nint of them before the point */
+  int ndig = 0, nint = -1, first = -1, last = -1;
+  size_t j = i;
+  for (; j < e; j++) {
+    char ch = p[j];
+    if (ch >= '0' && ch <= '9') {
+      if (ch != '0') {
+        if (first < 0)
+          first = ndig;
+        last = ndig;
+      }
+      ndig++;
+    } else if (ch == '.' && nint < 0) {
+      nint = ndig;
+    } else {
+      break;
+    }
+  }
+  if (ndig == 0)
+    return false;
+  if (nint < 0)
+    nint = ndig;
+  if (j == e && ndig <= 15) {
+    if (!room(out, 48))
+      return false;
+    char *w = out->data + out->len, *w0 = w;
+    if (neg)
+      *w++ = '-';
+    if (first < 0) {
+      memcpy(w, "0.0", 3);
+      w += 3;
+    } else {
+      int nd = last - first + 1, decpt = nint - first;
+      if (decpt < -3) /* repr's 1e-05 layout: the general path */
+        goto general;
+      /* digit k of G is at p[i + k], or one further once past the point */
+      int dotat = nint;
+#define G(k) p[i + (size_t)(k) + ((k) >= dotat && dotat < ndig ? 1 : 0)]
+      if (decpt <= 0) {
+        *w++ = '0';
+        *w++ = '.';
+        for (int q = 0; q < -decpt; q++)
+          *w++ = '0';
+        for (int q = 0; q < nd; q++)
+          *w++ = G(first + q);
+      } else if (decpt < nd) {
+        for (int q = 0; q < decpt; q++)
+          *w++ = G(first + q);
+        *w++ = '.';
+        for (int q = decpt; q < nd; q++)
+          *w++ = G(first + q);
+      } else {
+        for (int q = 0; q < nd; q++)
+          *w++ = G(first + q);
+        for (int q = nd; q < decpt; q++)
+          *w++ = '0';
+        *w++ = '.';
+        *w++ = '0';
+      }
+#undef G
+    }
+    out->len += (size_t)(w - w0);
+    out->data[out->len] = '\0';
+    return true;
+  }
+  /* [exponent]: Python's grammar without underscores, through strtod */
+  if (j < e && (p[j] == 'e' || p[j] == 'E')) {
+    j++;
+    if (j < e && (p[j] == '+' || p[j] == '-'))
+      j++;
+    size_t ds = j;
+    while (j < e && p[j] >= '0' && p[j] <= '9')
+      j++;
+    if (j == ds)
+      return false;
+  }
+  if (j != e || e - b > 400)
+    return false;
+general:;
+  char tmp[416];
+  memcpy(tmp, p + b, e - b);
+  tmp[e - b] = '\0';
+  rf__float_str(strtod(tmp, NULL), out);
+  return true;
+}
+
+/* int(s) for ASCII [+-]digits; false to decline. Writes str(result). */
+static bool int_text(const char *p, size_t len, size_t max_digits, rf_buf_t *out) {
+  size_t b = 0, e = len;
+  while (b < e && ascii_space((unsigned char)p[b]))
+    b++;
+  while (e > b && ascii_space((unsigned char)p[e - 1]))
+    e--;
+  bool neg = false;
+  if (b < e && (p[b] == '+' || p[b] == '-'))
+    neg = p[b++] == '-';
+  if (b == e || e - b > max_digits)
+    return false;
+  for (size_t i = b; i < e; i++)
+    if (p[i] < '0' || p[i] > '9')
+      return false;
+  while (b + 1 < e && p[b] == '0')
+    b++;
+  if (neg && !(e - b == 1 && p[b] == '0'))
+    rf_buf_putc(out, '-');
+  rf_buf_append(out, p + b, e - b);
+  return true;
+}
+
+int rf__kernel_run(rf__ctx_t *c, const rf_lambda_t *l, const char *x, size_t xlen,
+                   const char **type) {
+  const rf__kernel_t *k = l->kernel;
+  const rf_lambda_limits_t *lim = &l->lim;
+  if (xlen > k->safe_len)
+    return 0;
+  bool ascii = rf__is_ascii(x, xlen);
+  if (!ascii && rf__utf8_check(x, xlen) == (size_t)-1)
+    return 0; /* the tree walker raises ValueError */
+  const char *p = x;
+  size_t len = xlen, maxlen = xlen;
+  int cur = 0; /* next scratch buffer */
+  for (int i = 0; i < k->nops; i++) {
+    const kop_t *o = &k->ops[i];
+    size_t b = 0, e = len;
+    rf_buf_t *w = &c->kbuf[cur];
+    switch (o->kind) {
+    case KO_STRIP:
+    case KO_STRIPSET:
+      strip(o, p, &b, &e);
+      break;
+    case KO_CASE:
+      w->len = 0;
+      w->oom = false;
+      if (ascii) {
+        if (!room(w, len))
+          return 0;
+        rf__ascii_case(w->data, p, len, o->which == RF_CASE_UPPER);
+        w->len = len;
+        w->data[len] = '\0';
+      } else if (!rf__u_map_str(p, len, (enum rf__case)o->which, w)) {
+        return 0; /* capital sigma: context-dependent, the tree walker does it */
+      }
+      if (!rf_buf_ok(w))
+        return 0;
+      p = w->data ? w->data : "";
+      e = len = w->len;
+      cur ^= 1;
+      break;
+    case KO_SPLITWS:
+      if (!split_ws(p, len, o->idx, &b, &e))
+        return 0;
+      break;
+    case KO_SPLITSEP:
+      if (!split_sep(p, len, o->a, o->idx, &b, &e))
+        return 0;
+      break;
+    case KO_REPLACE: {
+      const char *h = p, *he = p + len, *f = memmem(h, len, o->a->p, o->a->len);
+      if (!f)
+        break;
+      w->len = 0;
+      w->oom = false;
+      for (; f; f = memmem(h, (size_t)(he - h), o->a->p, o->a->len)) {
+        rf_buf_append(w, h, (size_t)(f - h));
+        rf_buf_append(w, o->b->p, o->b->len);
+        h = f + o->a->len;
+        if (w->len > k->safe_len)
+          return 0;
+      }
+      rf_buf_append(w, h, (size_t)(he - h));
+      if (!rf_buf_ok(w))
+        return 0;
+      p = w->data;
+      e = len = w->len;
+      ascii = ascii && o->b->ncp == o->b->len;
+      cur ^= 1;
+      break;
+    }
+    case KO_PREFIX:
+      if (o->a->len <= len && memcmp(p, o->a->p, o->a->len) == 0)
+        b = o->a->len;
+      break;
+    case KO_SUFFIX:
+      if (o->a->len && o->a->len <= len && memcmp(p + len - o->a->len, o->a->p, o->a->len) == 0)
+        e = len - o->a->len;
+      break;
+    case KO_REFILT:
+      w->len = 0;
+      w->oom = false;
+      if (rf__refilt_sub(o->filt, o->b->p, o->b->len, p, len, 0, lim->max_str_bytes, w) != 0)
+        return 0;
+      p = w->data ? w->data : "";
+      e = len = w->len;
+      ascii = ascii && o->b->ncp == o->b->len;
+      cur ^= 1;
+      break;
+    }
+    p += b;
+    len = e - b;
+    if (len > maxlen)
+      maxlen = len;
+  }
+  if (maxlen > k->safe_len)
+    return 0;
+  rf_buf_t *out = &c->out;
+  out->len = 0;
+  out->oom = false;
+  switch (k->final) {
+  case KF_STR:
+    if (!room(out, len))
+      return 0;
+    memcpy(out->data, p, len);
+    out->len = len;
+    out->data[len] = '\0';
+    *type = "str";
+    break;
+  case KF_FLOAT: /* non-ASCII digits or spaces make these decline */
+    if (!float_text(p, len, out))
+      return 0;
+    *type = "float";
+    break;
+  case KF_INT:
+    if (!int_text(p, len, lim->max_int_digits, out))
+      return 0;
+    *type = "int";
+    break;
+  }
+  if (!rf_buf_ok(out)) {
+    rf_buf_reset(out);
+    return 0;
+  }
+  return 1;
+}
