@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "rectify/alloc.h"
 #include "rectify/contract.h"
@@ -43,6 +44,7 @@ typedef struct op {
   rf_fixcache_values_cb values_cb;
   rf_fixcache_revoked_cb revoked_cb;
   bool revoked;
+  bool retry; /* OP_RECORD: the last failure is worth retrying */
   void *arg;
   struct op *next;
 } op_t;
@@ -215,8 +217,9 @@ static int run_record(rf_fixcache_t *fc, op_t *op) {
   int rc = 0;
   if (PQresultStatus(res) != PGRES_COMMAND_OK) {
     char err[256];
-    rf_log(RF_LOG_WARN, "fixcache", "cannot store fix=%s error=\"%s\"", op->fix.fix_id,
-           rf_pg_errmsg(fc->conn, res, err, sizeof(err)));
+    op->retry = no_table_yet(res) || PQstatus(fc->conn) != CONNECTION_OK;
+    rf_log(op->retry ? RF_LOG_DEBUG : RF_LOG_WARN, "fixcache", "cannot store fix=%s error=\"%s\"",
+           op->fix.fix_id, rf_pg_errmsg(fc->conn, res, err, sizeof(err)));
     rc = RF_EDB;
   }
   PQclear(res);
@@ -233,6 +236,30 @@ static int run_revoked(rf_fixcache_t *fc, op_t *op) {
   else
     op->revoked = PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
   PQclear(res);
+  return rc;
+}
+
+static bool stopping(rf_fixcache_t *fc) {
+  pthread_mutex_lock(&fc->lock);
+  bool stop = fc->stop;
+  pthread_mutex_unlock(&fc->lock);
+  return stop;
+}
+
+/* A fix is worth keeping: when the database is not reachable or not migrated
+ * yet (a fresh database: the writer migrates it at start-up), try again for
+ * a while instead of losing it (and paying for another model call later). */
+static int record_with_retries(rf_fixcache_t *fc, op_t *op) {
+  int rc = RF_EDB;
+  for (int attempt = 0; attempt < 150 && !stopping(fc); attempt++) {
+    if (attempt)
+      usleep(200 * 1000);
+    if (!ensure_conn(fc))
+      continue;
+    if ((rc = run_record(fc, op)) == 0 || op->retry == false)
+      return rc;
+  }
+  rf_log(RF_LOG_WARN, "fixcache", "fix=%s not stored: %s", op->fix.fix_id, rf_strerror(rc));
   return rc;
 }
 
@@ -261,7 +288,7 @@ static void *worker(void *arg) {
     else if (op->kind == OP_REVOKED)
       op->status = run_revoked(fc, op);
     else
-      op->status = run_record(fc, op);
+      op->status = record_with_retries(fc, op);
     pthread_mutex_lock(&fc->lock);
     if (fc->done_tail)
       fc->done_tail->next = op;

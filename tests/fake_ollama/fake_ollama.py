@@ -17,7 +17,7 @@ select hostile behaviours:
   BADJSON  content that is not JSON
   SCHEMA   JSON without confidence_score
   HOSTILE  a lambda that imports os (refused by the lambda language)
-  FAILONE  a lambda that raises on one of the samples (also on the retry)
+  FAILONE  a lambda that raises on one of the samples (FAILONE=7), also on the retry
   RETRYOK  a failing lambda first; after "It was refused" in the prompt, a correct one
   UNKNOWN  (or anything unrecognised) a low-confidence guess
 
@@ -73,8 +73,8 @@ FAMILIES = [
     (r"[a-z0-9]+ at [a-z]+ dot [a-z]+",
      lam("lambda x: x.replace(' at ', '@').replace(' dot ', '.')", kind="obfuscated")),
     (r"mailto:\S+", lam("lambda x: x.removeprefix('mailto:')", kind="prefix")),
-    # the apply test's family: "item-<n>" -> n, some rows are not numbers
-    (r"item-\S+", lam("lambda x: str(int(x[5:]))", kind="label_prefix")),
+    # the apply test's family: "item-<n>" -> 1000 // n (n = 0 raises)
+    (r"item-\d+", lam("lambda x: str(1000 // int(x[5:]))", kind="label_prefix")),
 ]
 
 
@@ -108,12 +108,13 @@ def answer_for(values, prompt):
     if "HOSTILE" in joined:
         return json.dumps(lam("lambda x: __import__('os').system('touch /tmp/pwned') or x"))
     if "FAILONE" in joined:
-        # correct on all but the sample containing 'FAILONE-3'
-        return json.dumps(lam("lambda x: str(int(x.split('-')[1]))"))
+        # FAILONE=N: raises ZeroDivisionError on N = 7, also on the retry
+        return json.dumps(lam("lambda x: str(100 // (int(x[8:]) - 7))"))
     if "RETRYOK" in joined:
+        # RETRYOK+N: first a lambda whose output breaks the contract, then a good one
         if retry:
-            return json.dumps(lam("lambda x: str(int(x.split('-')[1]))"))
-        return json.dumps(lam("lambda x: x.split('-')[1] + 'x'"))
+            return json.dumps(lam("lambda x: str(int(x.split('+')[1]))"))
+        return json.dumps(lam("lambda x: x.split('+')[1] + 'x'"))
     for rx, ans in FAMILIES:
         if values and all(isinstance(v, str) and re.fullmatch(rx, v) for v in values):
             return json.dumps(ans)

@@ -38,7 +38,7 @@ static inline int free_port(void) {
   "[column \"orders.order_date\"]\ntype = date\nformat = %Y-%m-%d\nmin = 1990-01-01\n"             \
   "[column \"products.weight\"]\ntype = decimal\nmin = 0\nmax = 100000\n"                          \
   "[column \"customers.email\"]\ntype = email\nmax_length = 254\n"                                 \
-  "[column \"items.code\"]\ntype = integer\nmin = 0\nmax = 1000\n"                                 \
+  "[column \"items.code\"]\ntype = integer\nmin = 0\nmax = 500\n"                                 \
   "[column \"hostile.value\"]\ntype = integer\n"
 
 /* Writes the config: the core sections, [model] pointing at the fake, extra. */
@@ -118,7 +118,7 @@ static inline long fake_count(model_env_t *m, const char *path) {
 static inline long long metric(model_env_t *m, const char *sample) {
   char cmd[900], *out = NULL;
   snprintf(cmd, sizeof(cmd), "curl -s --max-time 5 http://127.0.0.1:%d/metrics | "
-           "grep -F '%s ' | head -n 1 | awk '{print $NF}'", m->http_port, sample);
+           "awk -v s='%s' '$1 == s {print $2; exit}'", m->http_port, sample);
   rf_h_run(cmd, &out, 10000);
   long long v = out && out[0] ? atoll(out) : -1;
   free(out);
