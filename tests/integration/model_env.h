@@ -114,9 +114,11 @@ static inline long fake_count(model_env_t *m, const char *path) {
   return n;
 }
 
-/* The value of one /metrics sample (exact name with labels), or -1. */
+/* The value of one /metrics sample (exact name with labels), or -1. The
+ * daemon publishes its snapshot every 250 ms: let the last one land first. */
 static inline long long metric(model_env_t *m, const char *sample) {
   char cmd[900], *out = NULL;
+  usleep(300 * 1000);
   snprintf(cmd, sizeof(cmd), "curl -s --max-time 5 http://127.0.0.1:%d/metrics | "
            "awk -v s='%s' '$1 == s {print $2; exit}'", m->http_port, sample);
   rf_h_run(cmd, &out, 10000);

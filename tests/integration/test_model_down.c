@@ -93,7 +93,10 @@ static void test_flaky_and_slow(void **state) {
   check_accounting(e, 200);
   assert_int_equal(sql_ll(e, "SELECT count(*) FROM rectify.staging"), 200);
   assert_int_equal(fake_count(&m, "/api/chat"), 5);
-  assert_int_equal(metric(&m, "rectify_model_calls_total{outcome=\"error\"}"), 3);
+  /* The reset may hit a reused keep-alive connection, which libcurl itself
+   * retries once on a fresh one: then rectify sees 2 errors, not 3. */
+  long long errors = metric(&m, "rectify_model_calls_total{outcome=\"error\"}");
+  assert_true(errors == 2 || errors == 3);
   assert_int_equal(metric(&m, "rectify_model_calls_total{outcome=\"timeout\"}"), 1);
   assert_int_equal(metric(&m, "rectify_model_calls_total{outcome=\"ok\"}"), 1);
   assert_int_equal(daemon_stop(e, SIGTERM, 30000), 0);

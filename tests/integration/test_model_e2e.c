@@ -182,7 +182,6 @@ static void test_families_cost_one_call_each(void **state) {
   assert_int_equal(fake_count(&m, "/api/chat"), calls);
   check_ground_truth(e, N_ROWS, N_ROWS + 3000, "e2f");
   /* this run's counters: no call, every cluster from the cache (or transfer) */
-  usleep(600 * 1000); /* one more publish of the metrics snapshot */
   hits = metric(&m, "rectify_fix_cache_hits_total");
   transfers = metric(&m, "rectify_fix_transfers_total");
   fprintf(stderr, "after restart: cache_hits=%lld transfers=%lld\n", hits, transfers);
