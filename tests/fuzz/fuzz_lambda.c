@@ -3,8 +3,12 @@
  * Input: a first line "SRC\n" (the lambda source) and the rest as x (a UTF-8 str; invalid UTF-8 is a clean ValueError).
  * When the rest starts with "{" it is also tried as the JSON row of a
  * two-parameter lambda. Any crash, leak, sanitizer report or hang is a bug.
+ * When the lambda has a kernel (lib/lambda/kernel.c) or a re.sub class filter
+ * (refast.c), the same input also runs through the tree walker without them:
+ * a different result is a bug too (abort).
  * Built and run by tests/fuzz/run.sh (clang, -fsanitize=fuzzer,address,undefined).
  */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -12,6 +16,58 @@
 
 #include "rectify/alloc.h"
 #include "rectify/lambda.h"
+#include "lambda_int.h"
+
+static void clear_refilt(rf__node_t *n) {
+  if (!n)
+    return;
+  n->refilt = NULL;
+  clear_refilt(n->a);
+  clear_refilt(n->b);
+  clear_refilt(n->c);
+  for (int i = 0; i < n->nargs; i++)
+    clear_refilt(n->args[i]);
+  for (int i = 0; i < n->nkw; i++)
+    clear_refilt(n->kw[i]);
+}
+
+/* the fast paths must give the tree walker's result, exception text included */
+static void compare_slow(rf_lambda_ctx_t *ctx, const uint8_t *src, size_t srclen, const char *x,
+                         size_t xlen, const rf_lambda_result_t *a) {
+  rf_lambda_t *slow = NULL;
+  char err[512];
+  if (rf_lambda_compile((const char *)src, srclen, NULL, &slow, err, sizeof(err)) != 0)
+    abort();
+  slow->kernel = NULL;
+  clear_refilt(slow->body);
+  rf_lambda_result_t b;
+  if (rf_lambda_eval_ctx(ctx, slow, x, xlen, NULL, &b) == 0) {
+    if (a->ok != b.ok)
+      abort();
+    if (a->ok && (strcmp(a->type, b.type) != 0 || a->is_none != b.is_none ||
+                  a->value_len != b.value_len ||
+                  (a->value && memcmp(a->value, b.value, a->value_len) != 0)))
+      abort();
+    if (!a->ok && (strcmp(a->error, b.error) != 0 || strcmp(a->message, b.message) != 0))
+      abort();
+    rf_lambda_result_clear(&b);
+  }
+  rf_lambda_free(slow);
+}
+
+static bool has_refilt(const rf__node_t *n) {
+  if (!n)
+    return false;
+  if (n->refilt || has_refilt(n->a) || has_refilt(n->b) || has_refilt(n->c))
+    return true;
+  for (int i = 0; i < n->nargs; i++)
+    if (has_refilt(n->args[i]))
+      return true;
+  for (int i = 0; i < n->nkw; i++)
+    if (has_refilt(n->kw[i]))
+      return true;
+  return false;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -39,6 +95,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       abort();
     if (!res.ok && !res.error)
       abort();
+    if ((l->kernel || has_refilt(l->body)) && strcmp(res.error ? res.error : "", "MemoryError"))
+      compare_slow(ctx, data, srclen, x, xlen, &res);
     rf_lambda_result_clear(&res);
   }
   if (x && xlen && x[0] == '{' && rf_lambda_arity(l) == 2) {

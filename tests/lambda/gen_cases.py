@@ -396,6 +396,41 @@ for t in ["x.upper()", "x.lower()", "x.title()", "x.capitalize()", "x.swapcase()
     for s in pick(UNI, 9):
         add("unicode", "lambda x: " + t, s)
 
+# ---------------------------------------------------------------- fast paths (kernel.c, refast.c)
+# Each lambda below is a shape the kernel compiles (or a re.sub the class
+# filter serves); every input is run through it, so each fast path meets the
+# edge cases it must get exactly right or decline: Unicode whitespace kinds,
+# case mappings that change length or need context, underscores and special
+# spellings in numbers, empty strings, astral characters, index errors.
+FAST_INPUTS = [
+    "", " ", "  Hello World  ", "MiXeD Straße", "İstanbul", "ΣΑΣ ΑΣ", "ὈΔΥΣΣΕΎΣ", "ß", "ﬃ x",
+    "ΐ ŉ ǰ", "a\x85b", "\xa0 x \xa0", "\u2000x\u3000", "\x1c\x1dab\x1e\x1f", "\u2028 y \u2029",
+    "\u200b z", "12.0 oz.", "597.9 oz.", " 1_0.5 ", " inf ", "-Infinity", "nan", "0x1p3", "-0", "+.5",
+    "1.", ".", "-", "+", "e5", "1e", "1e+", "1e5", "1E-7", "0.00001", "0.0001", "0.001234",
+    "123456789012345", "1234567890123456", "12345678901234567890", "00012.500", "100", "-0.0 ",
+    "١٢٣", "１２", "$1,234.56", "$4,780,591.09", "€12,50", "a\u0130b", "𝐀𝐁 x", "😀 smile 😀",
+    "a:b:c", "::", "aaa", "aaaa", "x aa y aa", "\t12\n", "007", "-007", "+0", "1__0", "9" * 40,
+    "12.5kg", "1e400", "-1e-400", "5e-324", "0.1 0.2", "3.14159265358979", "2.5e+3 x",
+]
+FAST_LAMBDAS = [
+    "x.strip().lower()", "x.strip()", "x.lstrip()", "x.rstrip()", "x.upper()", "x.casefold()",
+    "x.lower()", "x.strip(' .$')", "x.strip('é ')", "x.strip(None).upper()", "x.rstrip('😀 ')",
+    "float(x.split()[0])", "float(x)", "float(x.strip())", "int(x)", "int(x.split(',')[0])",
+    "x.split()[-1]", "x.split()[1]", "x.split(None)[0]", "x.split(':')[-1]", "x.split(':')[1]",
+    "x.split('aa')[-1]", "x.split('aa')[1]", "x.split(' ')[-2]",
+    "x.replace(',', '').replace('$', '')", "float(x.replace(',', '').replace('$', ''))",
+    "x.replace('a', 'ä')", "x.removeprefix('$').removesuffix(' oz.')", "x.removesuffix('')",
+    "re.sub(r'[^0-9.]', '', x)", "re.sub(r'[^0-9.]+', '-', x)", "re.sub('[aeioué]', '', x.lower())",
+    "re.sub(r'[\\d]+', '#', x)", "re.sub(r'[^\\d.-]', '', x)", "float(re.sub(r'[^0-9.]', '', x))",
+    "re.sub('[]a]', '_', x)", "re.sub('[^]a]+', '', x)", "re.sub('[a-]', '', x)",
+    "re.sub(r'[\\]\\-.]', '', x)", "re.sub('[é-ü]', 'E', x)", "re.sub(r'[\\t\\n]+', ' ', x)",
+    "re.sub('[$,]', '', x, 1)", "str(x.upper())", "x.upper().split()[0].lower()",
+    "int(re.sub(r'[^0-9]', '', x))",
+]
+for t in FAST_LAMBDAS:
+    for s in FAST_INPUTS:
+        add("fastpath", "lambda x: " + t, s)
+
 if __name__ == "__main__":
     out = sys.stdout
     for c in cases:

@@ -19,6 +19,8 @@
 #include "rectify/alloc.h"
 #include "rectify/error.h"
 #include "rectify/lambda.h"
+/* internals, to compare the kernel and the re.sub filter with the tree walker */
+#include "../../lib/lambda/lambda_int.h"
 
 /* ------------------------------------------------------------------ helpers */
 
@@ -336,6 +338,138 @@ static void test_threads(void **state) {
   rf_lambda_free(l);
 }
 
+/* ------------------------------------------------------------------ fast paths */
+
+/* Inputs that each fast path must get exactly right or decline on. */
+static const char *const fast_inputs[] = {
+    "", " ", "  Hello World  ", "MiXeD Stra\xc3\x9f" "e", "\xc4\xb0stanbul", "\xce\xa3\xce\x91\xce\xa3 x",
+    "\xce\x90 \xc5\x89 \xc7\xb0", "a\xc2\x85" "b", "\xc2\xa0 x \xc2\xa0", "\xe2\x80\x80x\xe3\x80\x80",
+    "\x1c\x1d" "ab\x1e\x1f", "\xe2\x80\xa8 y", "12.0 oz.", "597.9 oz.", " 1_0.5 ", " inf ", "nan",
+    "0x1p3", "-0", "+.5", "1.", ".", "-", "1e5", "1E-7", "1e", "0.00001", "0.0001", "123456789012345",
+    "1234567890123456", "00012.500", "\xd9\xa1\xd9\xa2", "$1,234.56", "a:b:c", "::", "aaa",
+    "x aa y aa", "\t12\n", "007", "-007", "1__0", "\xf0\x9f\x98\x80 smile", "\xff", "a\xc3",
+    "\xed\xa0\x80", "12.5kg", "1e400", "5e-324",
+};
+
+static const char *const kernel_src[] = {
+    "lambda x: x.strip().lower()", "lambda x: x.lstrip()", "lambda x: x.rstrip().upper()",
+    "lambda x: x.casefold()", "lambda x: x.strip(' .$')", "lambda x: x.strip('\xc3\xa9 ')",
+    "lambda x: float(x.split()[0])", "lambda x: float(x)", "lambda x: int(x)",
+    "lambda x: int(x.split(',')[0])", "lambda x: x.split()[-1]", "lambda x: x.split()[1]",
+    "lambda x: x.split(':')[-1]", "lambda x: x.split('aa')[-1]", "lambda x: x.split(' ')[-2]",
+    "lambda x: float(x.replace(',', '').replace('$', ''))",
+    "lambda x: x.removeprefix('$').removesuffix(' oz.')", "lambda x: re.sub(r'[^0-9.]', '', x)",
+    "lambda x: re.sub(r'[^0-9.]+', '-', x)", "lambda x: str(x.upper())",
+    "lambda x: int(re.sub(r'[^0-9]', '', x))",
+};
+
+static void same_result(const char *what, const char *src, const char *x,
+                        const rf_lambda_result_t *a, const rf_lambda_result_t *b) {
+  if (a->ok != b->ok || (a->ok && (strcmp(a->type, b->type) != 0 ||
+                                   a->value_len != b->value_len ||
+                                   (a->value && memcmp(a->value, b->value, a->value_len) != 0))) ||
+      (!a->ok && (strcmp(a->error, b->error) != 0 || strcmp(a->message, b->message) != 0)))
+    fail_msg("%s: %s on '%s': %s %s / %s %s", what, src, x, a->ok ? a->type : a->error,
+             a->ok ? (a->value ? a->value : "None") : a->message, b->ok ? b->type : b->error,
+             b->ok ? (b->value ? b->value : "None") : b->message);
+}
+
+/* The kernel's result on every input is the tree walker's (the same lambda
+ * with its kernel removed), with default and with tiny limits. */
+static void test_kernel_equivalence(void **state) {
+  (void)state;
+  rf_lambda_limits_t lims[3];
+  rf_lambda_limits_default(&lims[0]);
+  rf_lambda_limits_default(&lims[1]);
+  lims[1].max_steps = 30;
+  lims[1].max_memory = 600;
+  rf_lambda_limits_default(&lims[2]);
+  lims[2].max_str_bytes = 9;
+  lims[2].max_list_items = 3;
+  lims[2].max_int_digits = 2;
+  char big[3000];
+  memset(big, ' ', sizeof(big) - 1);
+  memcpy(big + 1000, "12.5 x", 6);
+  big[sizeof(big) - 1] = '\0';
+  rf_lambda_ctx_t *c1 = rf_lambda_ctx_new(), *c2 = rf_lambda_ctx_new();
+  for (size_t li = 0; li < 3; li++)
+    for (size_t s = 0; s < sizeof(kernel_src) / sizeof(kernel_src[0]); s++) {
+      rf_lambda_t *fast, *slow;
+      char err[256];
+      const char *src = kernel_src[s];
+      assert_int_equal(rf_lambda_compile(src, strlen(src), &lims[li], &fast, err, sizeof(err)), 0);
+      assert_int_equal(rf_lambda_compile(src, strlen(src), &lims[li], &slow, err, sizeof(err)), 0);
+      if (li == 0 && !fast->kernel)
+        fail_msg("%s: no kernel was built", src);
+      slow->kernel = NULL;
+      for (size_t i = 0; i <= sizeof(fast_inputs) / sizeof(fast_inputs[0]); i++) {
+        const char *x = i < sizeof(fast_inputs) / sizeof(fast_inputs[0]) ? fast_inputs[i] : big;
+        rf_lambda_result_t a, b;
+        assert_int_equal(rf_lambda_eval_borrow(c1, fast, x, strlen(x), NULL, &a), 0);
+        assert_int_equal(rf_lambda_eval_ctx(c2, slow, x, strlen(x), NULL, &b), 0);
+        same_result("kernel", src, x, &a, &b);
+        rf_lambda_result_clear(&a);
+        rf_lambda_result_clear(&b);
+      }
+      rf_lambda_free(fast);
+      rf_lambda_free(slow);
+    }
+  rf_lambda_ctx_free(c1);
+  rf_lambda_ctx_free(c2);
+}
+
+/* re.sub through the class filter equals re.sub through PCRE2, counts too. */
+static void test_refilt_equivalence(void **state) {
+  (void)state;
+  static const char *const pats[] = {
+      "[^0-9.]", "[^0-9.]+", "[0-9]", "[a-z]+", "[\\\\d]", "[^\\\\d]+", "[]a]", "[^]a]",
+      "[a-]", "[-a]", "[\\\\]\\\\-]", "[\xc3\xa9-\xc3\xbc]", "[^a-zA-Z0-9 ]", "[\\\\n\\\\t]+", "[.]", "[$,]+",
+  };
+  static const char *const repls[] = {"''", "'-'", "'\xc3\xa9'", "'ab'"};
+  static const char *const counts[] = {"", ", 1", ", 2"};
+  rf_lambda_ctx_t *c1 = rf_lambda_ctx_new(), *c2 = rf_lambda_ctx_new();
+  for (size_t p = 0; p < sizeof(pats) / sizeof(pats[0]); p++)
+    for (size_t r = 0; r < 4; r++)
+      for (size_t k = 0; k < 3; k++) {
+        char src[256];
+        snprintf(src, sizeof(src), "lambda x: re.sub('%s', %s, x%s)", pats[p], repls[r], counts[k]);
+        rf_lambda_t *fast, *slow;
+        char err[256];
+        assert_int_equal(rf_lambda_compile(src, strlen(src), NULL, &fast, err, sizeof(err)), 0);
+        assert_int_equal(rf_lambda_compile(src, strlen(src), NULL, &slow, err, sizeof(err)), 0);
+        if (!fast->body->refilt)
+          fail_msg("%s: the class filter was not used", src);
+        slow->kernel = NULL;
+        slow->body->refilt = NULL;
+        for (size_t i = 0; i < sizeof(fast_inputs) / sizeof(fast_inputs[0]); i++) {
+          const char *x = fast_inputs[i];
+          rf_lambda_result_t a, b;
+          assert_int_equal(rf_lambda_eval_ctx(c1, fast, x, strlen(x), NULL, &a), 0);
+          assert_int_equal(rf_lambda_eval_ctx(c2, slow, x, strlen(x), NULL, &b), 0);
+          same_result("refilt", src, x, &a, &b);
+          rf_lambda_result_clear(&a);
+          rf_lambda_result_clear(&b);
+        }
+        rf_lambda_free(fast);
+        rf_lambda_free(slow);
+      }
+  /* outside the recognised subset: PCRE2 as before */
+  static const char *const other[] = {"[\\\\w]", "[\\\\s]+", "[a--]", "[[:alpha:]]", "[a]*",
+                                      "[a]+?", "[^]", "[z-a]", "(?i)[a]", "[a]b"};
+  for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++) {
+    char src[128];
+    snprintf(src, sizeof(src), "lambda x: re.sub('%s', '', x)", other[i]);
+    rf_lambda_t *l;
+    char err[256];
+    assert_int_equal(rf_lambda_compile(src, strlen(src), NULL, &l, err, sizeof(err)), 0);
+    if (l->body->refilt)
+      fail_msg("%s: must not use the class filter", src);
+    rf_lambda_free(l);
+  }
+  rf_lambda_ctx_free(c1);
+  rf_lambda_ctx_free(c2);
+}
+
 /* ------------------------------------------------------------------ allocation failures */
 
 static const char *const torture_src[] = {
@@ -347,6 +481,8 @@ static const char *const torture_src[] = {
     "lambda x: '%s %05.1f %x' % (x, 2.5, 255) + '{0:^9}'.format(x) + str(2 ** 100)",
     "lambda x: ''.join(c for c in x.title() if c.isalpha()) * 3",
     "lambda x: (int('123456789012345678901234567890') * 7, round(2.675, 2), x.partition('-'))",
+    "lambda x: x.upper().split('-')[1].replace(',', '')",
+    "lambda x: re.sub('[^a-z]+', '_', x).upper()",
 };
 
 static void test_alloc_failures(void **state) {
@@ -405,6 +541,7 @@ int main(void) {
       cmocka_unit_test(test_table),   cmocka_unit_test(test_positions),
       cmocka_unit_test(test_limits),  cmocka_unit_test(test_api),
       cmocka_unit_test(test_threads), cmocka_unit_test(test_alloc_failures),
+      cmocka_unit_test(test_kernel_equivalence), cmocka_unit_test(test_refilt_equivalence),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
