@@ -164,9 +164,10 @@ static void f_date_dmy_mon(gen_t *c) {
   rf_buf_printf(c->value, "%02d-%.3s-%04d", d.d, month_names[d.m - 1], d.y);
   expect_date(c, d);
 }
-/* Looks like a US date but does not exist: no repair is correct. */
+/* Looks like a date but does not exist, read as month/day or as day/month:
+ * no repair is correct. */
 static void f_date_impossible(gen_t *c) {
-  static const int bad[][2] = {{2, 30}, {2, 31}, {4, 31}, {6, 31}, {9, 31}, {11, 31}, {13, 12},
+  static const int bad[][2] = {{2, 30}, {2, 31}, {4, 31}, {6, 31}, {9, 31}, {11, 31}, {13, 45},
                                {0, 10}};
   int k = (int)rng_below(c->rng, sizeof(bad) / sizeof(bad[0]));
   rf_buf_printf(c->value, "%02d/%02d/%04d", bad[k][0], bad[k][1], (int)rng_range(c->rng, 2000, 2025));

@@ -234,8 +234,10 @@ static void check_truth(const rf_produce_msg_t *m) {
     if (strcmp(m->family, "date_impossible") == 0) {
       int mo, d, y;
       assert_int_equal(sscanf(v, "%d/%d/%d", &mo, &d, &y), 3);
+      /* Impossible as month/day and as day/month. */
       static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-      assert_true(mo < 1 || mo > 12 || d > mdays[mo - 1]);
+      assert_true(mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1]);
+      assert_true(d < 1 || d > 12 || mo < 1 || mo > mdays[d - 1]);
     }
     return;
   }
