@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "rectify/alloc.h"
+#include "rectify/dashboard.h"
 #include "rectify/error.h"
 #include "rectify/json.h"
 #include "rectify/log.h"
@@ -552,6 +553,68 @@ static bool streq_null(const char *a, const char *b) {
   return strcmp(a, b) == 0;
 }
 
+/* The action rows of a dashboard entry ("kind":"actions", docs/dashboard.md):
+ * every leaf recomputed from its columns, the actor of every action is the
+ * entry's, the count and the Merkle root (rows in id order) match the entry. */
+static int verify_batch_actions(vstate_t *v, const char *chain, int64_t seq, const char *batch_id,
+                                const cJSON *entry) {
+  static const char sql[] =
+      "SELECT key, action, actor, detail, ts_us, encode(leaf_hash, 'hex'),"
+      " (created_at = timestamptz 'epoch' + ts_us * interval '1 microsecond')"
+      " FROM rectify.actions WHERE batch_id = $1 ORDER BY id";
+  const char *actor = jstr(entry, "actor"), *eroot = jstr(entry, "actions_root");
+  int64_t n_actions = 0;
+  unsigned char want_root[RF_SHA256_LEN], got[RF_SHA256_LEN];
+  if (actor == NULL || eroot == NULL || !jint(entry, "actions", &n_actions) ||
+      rf_hex_decode(eroot, want_root, RF_SHA256_LEN) != 0)
+    return broken(v, chain, seq, NULL, "actions entry lacks actor, actions or actions_root");
+  const char *params[1] = {batch_id};
+  PGresult *res = PQexecParams(v->conn, sql, 1, NULL, params, NULL, NULL, 0);
+  if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+    int rc = operr(v, RF_EDB, "actions query", res);
+    PQclear(res);
+    return rc;
+  }
+  rf_merkle_stream_t tree;
+  rf_merkle_stream_init(&tree);
+  int rc = 0, n = PQntuples(res);
+  for (int i = 0; i < n && rc == 0; i++) {
+    const char *key = PQgetvalue(res, i, 0);
+    unsigned char stored[RF_SHA256_LEN], leaf[RF_SHA256_LEN];
+    if (PQgetisnull(res, i, 4) || PQgetisnull(res, i, 5) ||
+        rf_hex_decode(PQgetvalue(res, i, 5), stored, RF_SHA256_LEN) != 0) {
+      rc = broken(v, chain, seq, key, "action row lacks its timestamp or leaf hash");
+      break;
+    }
+    rc = rf_dashboard_action_leaf(batch_id, key, PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
+                                  getv(res, i, 3), strtoll(PQgetvalue(res, i, 4), NULL, 10),
+                                  &v->scratch, leaf);
+    if (rc)
+      break;
+    if (memcmp(leaf, stored, RF_SHA256_LEN) != 0 || PQgetvalue(res, i, 6)[0] != 't')
+      rc = broken(v, chain, seq, key, "action row does not match its leaf hash (action edited)");
+    else if (strcmp(PQgetvalue(res, i, 2), actor) != 0)
+      rc = broken(v, chain, seq, key, "action by %s in an entry signed for %s",
+                  PQgetvalue(res, i, 2), actor);
+    else
+      rf_merkle_stream_push(&tree, leaf);
+  }
+  PQclear(res);
+  if (rc)
+    return rc;
+  if (n != n_actions)
+    return broken(v, chain, seq, NULL,
+                  "batch %s holds %d action rows, its entry says %" PRId64 " (actions %s)",
+                  batch_id, n, n_actions, n > n_actions ? "added" : "removed or moved");
+  if (rf_merkle_stream_root(&tree, got) != 0)
+    return operr(v, RF_EINTERNAL, "merkle", NULL);
+  if (memcmp(got, want_root, RF_SHA256_LEN) != 0)
+    return broken(v, chain, seq, NULL,
+                  "Merkle root of batch %s's actions does not match its entry (actions replaced)",
+                  batch_id);
+  return 0;
+}
+
 /* Verifies one entry (row of the entry cursor). */
 static int verify_entry(vstate_t *v, const char *chain, const PGresult *res, int i,
                         int64_t expect_seq, unsigned char prev[RF_SHA256_LEN]) {
@@ -639,6 +702,13 @@ static int verify_entry(vstate_t *v, const char *chain, const PGresult *res, int
     goto out;
   }
   rc = verify_batch_rows(v, chain, seq, batch_id, e, root);
+  const char *kind = jstr(e, "kind");
+  if (rc == 0 && kind != NULL) {
+    if (strcmp(kind, "actions") == 0)
+      rc = verify_batch_actions(v, chain, seq, batch_id, e);
+    else
+      rc = broken(v, chain, seq, NULL, "unknown entry kind \"%s\"", kind);
+  }
   if (rc == 0) {
     memcpy(prev, hash, RF_SHA256_LEN);
     v->rep->entries++;
@@ -724,7 +794,10 @@ static int verify_coverage(vstate_t *v) {
       " LEFT JOIN rectify.quarantine q ON q.key = m.key"
       " WHERE ($1 = '' OR left(m.batch_id, length($1)) = $1) AND ("
       "  (s.key IS NULL AND q.key IS NULL)"
-      "  OR (s.key IS NOT NULL AND (m.outcome <> 'fixed' OR s.batch_id <> m.batch_id))"
+      /* A quarantined key may also have a staging row: a person resolved it
+       * (checked by sql_resolved below). */
+      "  OR (m.outcome = 'fixed' AND (s.key IS NULL OR s.batch_id <> m.batch_id))"
+      "  OR (m.outcome NOT IN ('fixed', 'quarantined'))"
       "  OR (q.key IS NOT NULL AND (m.outcome <> 'quarantined' OR q.batch_id <> m.batch_id)))"
       " ORDER BY m.batch_id, m.key LIMIT 1";
   PGresult *res = PQexecParams(v->conn, sql_orphans, 1, NULL, params, NULL, NULL, 0);
@@ -756,6 +829,49 @@ static int verify_coverage(vstate_t *v) {
              "key ledger and tables disagree (row missing or moved)");
   }
   PQclear(res);
+  if (rc)
+    return rc;
+  /* Human actions (docs/dashboard.md): every action row is on a chain; a
+   * staging row of a quarantined key is a resolution with its "resolve"
+   * action in the same batch, and every "resolve" action has its row. */
+  static const char sql_actions[] =
+      "SELECT a.key, coalesce(a.batch_id, '') FROM rectify.actions a"
+      " WHERE (($1 = '' AND a.batch_id IS NULL) OR ($1 = '' OR left(a.batch_id, length($1)) = $1))"
+      " AND NOT EXISTS (SELECT 1 FROM rectify.audit au WHERE au.batch_id = a.batch_id)"
+      " ORDER BY a.id LIMIT 1";
+  static const char sql_resolved[] =
+      "SELECT s.key, s.batch_id FROM rectify.staging s"
+      " LEFT JOIN rectify.messages m ON m.key = s.key"
+      " WHERE (m.key IS NULL OR m.outcome = 'quarantined')"
+      " AND ($1 = '' OR left(s.batch_id, length($1)) = $1)"
+      " AND NOT EXISTS (SELECT 1 FROM rectify.actions a WHERE a.key = s.key"
+      "  AND a.action = 'resolve' AND a.batch_id = s.batch_id)"
+      " ORDER BY s.batch_id, s.key LIMIT 1";
+  static const char sql_resolves[] =
+      "SELECT a.key, a.batch_id FROM rectify.actions a"
+      " WHERE a.action = 'resolve' AND a.batch_id IS NOT NULL"
+      " AND ($1 = '' OR left(a.batch_id, length($1)) = $1)"
+      " AND NOT EXISTS (SELECT 1 FROM rectify.staging s WHERE s.key = a.key"
+      "  AND s.batch_id = a.batch_id)"
+      " ORDER BY a.id LIMIT 1";
+  const char *sqls[3] = {sql_actions, sql_resolved, sql_resolves};
+  const char *whats[3] = {"action row has no chain entry (action inserted?)",
+                          "staging row of a quarantined key has no resolve action (row inserted?)",
+                          "resolve action has no staging row (row removed or moved)"};
+  for (int k = 0; k < 3 && rc == 0; k++) {
+    res = PQexecParams(v->conn, sqls[k], 1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+      rc = operr(v, RF_EDB, "actions coverage", res);
+    } else if (PQntuples(res) > 0) {
+      const char *b = PQgetvalue(res, 0, 1);
+      const char *colon = strrchr(b, ':');
+      char ch[256];
+      snprintf(ch, sizeof(ch), "%.*s", colon ? (int)(colon - b) : (int)strlen(b), b);
+      rc = broken(v, ch, colon ? strtoll(colon + 1, NULL, 10) : 0, PQgetvalue(res, 0, 0),
+                  "%s (batch %s)", whats[k], b[0] ? b : "none");
+    }
+    PQclear(res);
+  }
   return rc;
 }
 
