@@ -323,37 +323,6 @@ static void end_eval(rf__ctx_t *c) {
   rf_buf_reset(&c->tmp);
 }
 
-/* The kernel (kernel.c) first: 1 with *res filled (or *rc = RF_ENOMEM) when
- * it produced the result, 0 when the tree walker must evaluate. Kept apart
- * from eval_core, whose jump buffer makes every call pay for saved registers. */
-static inline int try_kernel(rf_lambda_ctx_t *c, const rf_lambda_t *l, const char *x, size_t xlen,
-                             const cJSON *row, rf_lambda_result_t *res, bool borrow, int *rc) {
-  const char *type;
-  if (!l->kernel || !x || (l->arity > 1 && row) || !rf__kernel_run(c, l, x, xlen, &type))
-    return 0;
-  size_t len = c->out.len;
-  char *out = c->out.data;
-  *rc = 0;
-  if (!borrow) {
-    out = rf_malloc(len + 1);
-    if (!out) {
-      result_init(res);
-      *rc = RF_ENOMEM;
-      return 1;
-    }
-    memcpy(out, c->out.data, len + 1);
-  }
-  res->ok = true;
-  res->type = type;
-  res->value = out;
-  res->value_len = len;
-  res->is_none = false;
-  res->error = NULL;
-  res->message[0] = '\0';
-  res->borrowed = borrow;
-  return 1;
-}
-
 __attribute__((noinline)) static int eval_core(rf_lambda_ctx_t *c, const rf_lambda_t *l,
                                                const char *x, size_t xlen, const cJSON *row,
                                                rf_lambda_result_t *res, bool borrow) {
@@ -461,19 +430,33 @@ __attribute__((noinline)) static int eval_core(rf_lambda_ctx_t *c, const rf_lamb
   return 0;
 }
 
+/* The kernel (kernel.c) is tried first when the lambda has one and only x
+ * matters (one parameter, or no row to convert); it declines whatever it
+ * would not evaluate exactly as eval_core does. */
+static inline bool kernel_fits(const rf_lambda_t *l, const char *x, const cJSON *row) {
+  return l->kernel && x && (l->arity == 1 || !row);
+}
+
 int rf_lambda_eval_ctx(rf_lambda_ctx_t *c, const rf_lambda_t *l, const char *x, size_t xlen,
                        const cJSON *row, rf_lambda_result_t *res) {
-  int rc;
-  if (try_kernel(c, l, x, xlen, row, res, false, &rc))
-    return rc;
+  if (kernel_fits(l, x, row) && rf__kernel_run(c, l, x, xlen, res)) {
+    char *own = rf_malloc(res->value_len + 1);
+    if (!own) {
+      result_init(res);
+      return RF_ENOMEM;
+    }
+    memcpy(own, res->value, res->value_len + 1);
+    res->value = own;
+    res->borrowed = false;
+    return 0;
+  }
   return eval_core(c, l, x, xlen, row, res, false);
 }
 
 int rf_lambda_eval_borrow(rf_lambda_ctx_t *c, const rf_lambda_t *l, const char *x, size_t xlen,
                           const cJSON *row, rf_lambda_result_t *res) {
-  int rc;
-  if (try_kernel(c, l, x, xlen, row, res, true, &rc))
-    return rc;
+  if (kernel_fits(l, x, row) && rf__kernel_run(c, l, x, xlen, res))
+    return 0;
   return eval_core(c, l, x, xlen, row, res, true);
 }
 

@@ -251,6 +251,59 @@ static inline bool room(rf_buf_t *b, size_t n) {
   return b->len + n < b->cap || rf_buf_reserve(b, n);
 }
 
+/* 0x80 in each byte of w that is ASCII whitespace (\t-\r, \x1c-' '). */
+static inline uint64_t ws_mask(uint64_t w) {
+  const uint64_t ones = UINT64_C(0x0101010101010101), h = ones * 0x80;
+  uint64_t v = w & ~h;
+  uint64_t r1 = (v + ones * (0x80 - 9)) & ~(v + ones * (0x7f - 13));
+  uint64_t r2 = (v + ones * (0x80 - 28)) & ~(v + ones * (0x7f - 32));
+  return (r1 | r2) & ~w & h;
+}
+
+#define HI8 UINT64_C(0x8080808080808080)
+
+/* First index in [i, e) whose byte is not ASCII whitespace, 8 at a time. */
+static inline size_t span_ws(const char *p, size_t i, size_t e) {
+  for (; i + 8 <= e; i += 8) {
+    uint64_t w;
+    memcpy(&w, p + i, 8);
+    uint64_t stop = ~ws_mask(w) & HI8;
+    if (stop)
+      return i + ((size_t)__builtin_ctzll(stop) >> 3);
+  }
+  while (i < e && ascii_space((unsigned char)p[i]))
+    i++;
+  return i;
+}
+
+/* First index in [i, e) whose byte is ASCII whitespace or not ASCII. */
+static inline size_t span_word(const char *p, size_t i, size_t e) {
+  for (; i + 8 <= e; i += 8) {
+    uint64_t w;
+    memcpy(&w, p + i, 8);
+    uint64_t stop = (ws_mask(w) | w) & HI8;
+    if (stop)
+      return i + ((size_t)__builtin_ctzll(stop) >> 3);
+  }
+  while (i < e && (unsigned char)p[i] < 0x80 && !ascii_space((unsigned char)p[i]))
+    i++;
+  return i;
+}
+
+/* Smallest e' >= b with p[e'..e) all ASCII whitespace. */
+static inline size_t rspan_ws(const char *p, size_t b, size_t e) {
+  for (; e >= b + 8; e -= 8) {
+    uint64_t w;
+    memcpy(&w, p + e - 8, 8);
+    uint64_t stop = ~ws_mask(w) & HI8;
+    if (stop)
+      return e - ((size_t)__builtin_clzll(stop) >> 3);
+  }
+  while (e > b && ascii_space((unsigned char)p[e - 1]))
+    e--;
+  return e;
+}
+
 /* start of the code point that ends at p[e] (exclusive) */
 static inline size_t cp_start(const char *p, size_t e) {
   size_t s = e - 1;
@@ -269,6 +322,10 @@ static bool in_set(const kop_t *o, uint32_t cp) {
 static void strip(const kop_t *o, const char *p, size_t *bp, size_t *ep) {
   size_t b = *bp, e = *ep;
   bool ws = o->kind == KO_STRIP;
+  if (ws && (o->which & 1))
+    b = span_ws(p, b, e);
+  if (ws && (o->which & 2))
+    e = rspan_ws(p, b, e);
   if (o->which & 1)
     while (b < e) {
       unsigned char ch = (unsigned char)p[b];
@@ -321,19 +378,20 @@ static bool split_ws(const char *p, size_t len, int64_t idx, size_t *b, size_t *
     size_t i = 0;
     int64_t k = 0;
     for (;;) {
-      size_t st = i;
-      while (i < len) { /* skip whitespace */
+      for (;;) { /* skip whitespace */
+        i = span_ws(p, i, len);
         size_t j = i;
-        if (!ws_at(p, &j))
+        if (i >= len || (unsigned char)p[i] < 0x80 || !ws_at(p, &j))
           break;
         i = j;
       }
       if (i >= len)
         return false;
-      st = i;
-      while (i < len) {
+      size_t st = i;
+      for (;;) { /* the word */
+        i = span_word(p, i, len);
         size_t j = i;
-        if (ws_at(p, &j))
+        if (i >= len || (unsigned char)p[i] < 0x80 || ws_at(p, &j))
           break;
         i = j;
       }
@@ -419,6 +477,7 @@ static bool float_text(const char *p, size_t len, rf_buf_t *out) {
     neg = p[i++] == '-';
   /* G = the digits in order; nint of them before the point */
   int ndig = 0, nint = -1, first = -1, last = -1;
+  char g[16]; /* the first 16 digits */
   size_t j = i;
   for (; j < e; j++) {
     char ch = p[j];
@@ -428,6 +487,7 @@ static bool float_text(const char *p, size_t len, rf_buf_t *out) {
           first = ndig;
         last = ndig;
       }
+      g[ndig & 15] = ch;
       ndig++;
     } else if (ch == '.' && nint < 0) {
       nint = ndig;
@@ -452,9 +512,7 @@ static bool float_text(const char *p, size_t len, rf_buf_t *out) {
       int nd = last - first + 1, decpt = nint - first;
       if (decpt < -3) /* repr's 1e-05 layout: the general path */
         goto general;
-      /* digit k of G is at p[i + k], or one further once past the point */
-      int dotat = nint;
-#define G(k) p[i + (size_t)(k) + ((k) >= dotat && dotat < ndig ? 1 : 0)]
+#define G(k) g[k]
       if (decpt <= 0) {
         *w++ = '0';
         *w++ = '.';
@@ -527,7 +585,7 @@ static bool int_text(const char *p, size_t len, size_t max_digits, rf_buf_t *out
 }
 
 int rf__kernel_run(rf__ctx_t *c, const rf_lambda_t *l, const char *x, size_t xlen,
-                   const char **type) {
+                   rf_lambda_result_t *res) {
   const rf__kernel_t *k = l->kernel;
   const rf_lambda_limits_t *lim = &l->lim;
   if (xlen > k->safe_len)
@@ -622,31 +680,47 @@ int rf__kernel_run(rf__ctx_t *c, const rf_lambda_t *l, const char *x, size_t xle
   if (maxlen > k->safe_len)
     return 0;
   rf_buf_t *out = &c->out;
-  out->len = 0;
-  out->oom = false;
+  const char *type = "str";
   switch (k->final) {
   case KF_STR:
-    if (!room(out, len))
-      return 0;
-    memcpy(out->data, p, len);
-    out->len = len;
-    out->data[len] = '\0';
-    *type = "str";
+    if (cur != 0 || k->nops == 0 || p != c->kbuf[1].data || len != c->kbuf[1].len) {
+      /* a view into x or into part of a scratch buffer: copy (NUL-terminated) */
+      out->len = 0;
+      out->oom = false;
+      if (!room(out, len))
+        return 0;
+      memcpy(out->data, p, len);
+      out->len = len;
+      out->data[len] = '\0';
+      p = out->data;
+    } /* else: the whole last scratch buffer (written by the last op) is the result */
     break;
   case KF_FLOAT: /* non-ASCII digits or spaces make these decline */
-    if (!float_text(p, len, out))
+    out->len = 0;
+    out->oom = false;
+    if (!float_text(p, len, out) || !rf_buf_ok(out))
       return 0;
-    *type = "float";
+    p = out->data;
+    len = out->len;
+    type = "float";
     break;
   case KF_INT:
-    if (!int_text(p, len, lim->max_int_digits, out))
+    out->len = 0;
+    out->oom = false;
+    if (!int_text(p, len, lim->max_int_digits, out) || !rf_buf_ok(out))
       return 0;
-    *type = "int";
+    p = out->data;
+    len = out->len;
+    type = "int";
     break;
   }
-  if (!rf_buf_ok(out)) {
-    rf_buf_reset(out);
-    return 0;
-  }
+  res->ok = true;
+  res->type = type;
+  res->value = (char *)p;
+  res->value_len = len;
+  res->is_none = false;
+  res->error = NULL;
+  res->message[0] = '\0';
+  res->borrowed = true;
   return 1;
 }

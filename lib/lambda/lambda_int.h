@@ -484,11 +484,11 @@ int rf__refilt_sub(const rf__refilt_t *f, const char *repl, size_t rl, const cha
                    int64_t count, size_t max_out, rf_buf_t *out);
 
 /* Run l's kernel on x[0..xlen) (kernel.c): 1 when it produced the result
- * (text in c->out, *type its static type name), 0 when the input is outside
+ * (*res filled, its value borrowed from c until the next evaluation), 0 when the input is outside
  * the kernel's reach (invalid UTF-8, an error, a limit that might be hit,
  * context-dependent case mapping): the caller then evaluates the tree, which
  * gives the same result by construction, or the error. Never raises. */
 int rf__kernel_run(rf__ctx_t *c, const rf_lambda_t *l, const char *x, size_t xlen,
-                   const char **type);
+                   rf_lambda_result_t *res);
 
 #endif

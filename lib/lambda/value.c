@@ -217,6 +217,15 @@ size_t rf__utf8_check(const char *p, size_t len) {
   while (i < len) {
     unsigned char c = s[i];
     if (c < 0x80) {
+      if (i + 8 <= len) { /* the ASCII run from here, a word at a time */
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        w &= UINT64_C(0x8080808080808080);
+        size_t k = w ? (size_t)__builtin_ctzll(w) >> 3 : 8;
+        i += k;
+        n += k;
+        continue;
+      }
       i++;
     } else if (c >= 0xC2 && c <= 0xDF) {
       if (i + 1 >= len || (s[i + 1] & 0xC0) != 0x80)
