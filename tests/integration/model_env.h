@@ -119,8 +119,9 @@ static inline long fake_count(model_env_t *m, const char *path) {
 static inline long long metric(model_env_t *m, const char *sample) {
   char cmd[900], *out = NULL;
   usleep(300 * 1000);
-  snprintf(cmd, sizeof(cmd), "curl -s --max-time 5 http://127.0.0.1:%d/metrics | "
-           "awk -v s='%s' '$1 == s {print $2; exit}'", m->http_port, sample);
+  snprintf(cmd, sizeof(cmd), "python3 -c \"import urllib.request; print(urllib.request.urlopen("
+           "'http://127.0.0.1:%d/metrics', timeout=5).read().decode())\" | "
+           "awk -v s='%s' '$1 == s && !d {print $2; d = 1}'", m->http_port, sample);
   rf_h_run(cmd, &out, 10000);
   long long v = out && out[0] ? atoll(out) : -1;
   free(out);
