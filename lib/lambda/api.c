@@ -268,7 +268,20 @@ static rf__val_t json_value(rf__ctx_t *c, const cJSON *j, int depth) {
     return rf__v_bool(cJSON_IsTrue(j));
   if (cJSON_IsNull(j))
     return rf__none;
-  if (cJSON_IsNumber(j)) {
+  if (cJSON_IsNumber(j) && j->valuestring && j->valuestring[0]) {
+    /* rf_json_parse keeps the number's source text: decide as json.loads
+     * does (int when there is no fraction or exponent, of any size; float()
+     * of the text otherwise), exactly, without going through the double */
+    const char *t = j->valuestring;
+    size_t len = strlen(t);
+    rf__str_t s = {t, len, len};
+    if (rf__utf8_check(t, len) != len)
+      rf__raise(c, "ValueError", "row number is not ASCII");
+    if (strpbrk(t, ".eE") == NULL)
+      return rf__int_from_str(c, &s, 10);
+    return rf__float_from_str(c, &s);
+  }
+  if (cJSON_IsNumber(j)) { /* built by cJSON_CreateNumber: only the double is known */
     double d = j->valuedouble;
     if (isfinite(d) && d == floor(d) && fabs(d) < 9007199254740992.0)
       return rf__v_int((int64_t)d);

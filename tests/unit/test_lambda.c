@@ -18,6 +18,7 @@
 
 #include "rectify/alloc.h"
 #include "rectify/error.h"
+#include "rectify/json.h"
 #include "rectify/lambda.h"
 /* internals, to compare the kernel and the re.sub filter with the tree walker */
 #include "../../lib/lambda/lambda_int.h"
@@ -338,6 +339,57 @@ static void test_threads(void **state) {
   rf_lambda_free(l);
 }
 
+/* ------------------------------------------------------------------ row numbers */
+
+static void row_value(const char *json, const char *src, const char *type, const char *value) {
+  rf_json_error_t jerr;
+  cJSON *row = rf_json_parse(json, strlen(json), 32, &jerr);
+  assert_non_null(row);
+  rf_lambda_t *l;
+  char err[256];
+  assert_int_equal(rf_lambda_compile(src, strlen(src), NULL, &l, err, sizeof(err)), 0);
+  rf_lambda_result_t res;
+  assert_int_equal(rf_lambda_eval(l, "x", 1, row, &res), 0);
+  if (!res.ok)
+    fail_msg("%s on %s: %s %s", src, json, res.error, res.message);
+  assert_string_equal(res.type, type);
+  assert_string_equal(res.value, value);
+  rf_lambda_result_clear(&res);
+  rf_lambda_free(l);
+  cJSON_Delete(row);
+}
+
+/* row numbers come from their JSON text, as json.loads reads them */
+static void test_row_numbers(void **state) {
+  (void)state;
+  row_value("{\"n\": 12345678901234567890}", "lambda x, row: row['n'] + 1", "int",
+            "12345678901234567891");
+  row_value("{\"n\": -98765432109876543210123}", "lambda x, row: row['n']", "int",
+            "-98765432109876543210123");
+  row_value("{\"n\": 1.0}", "lambda x, row: row['n']", "float", "1.0");
+  row_value("{\"n\": 1e2}", "lambda x, row: row['n']", "float", "100.0");
+  row_value("{\"n\": -0}", "lambda x, row: row['n']", "int", "0");
+  row_value("{\"n\": -0.0}", "lambda x, row: row['n']", "float", "-0.0");
+  row_value("{\"n\": 0.1}", "lambda x, row: row['n'] * 3", "float", "0.30000000000000004");
+  row_value("{\"a\": [1, 2.50, 9007199254740993]}", "lambda x, row: row['a']", "list",
+            "[1, 2.5, 9007199254740993]");
+  /* a number cJSON built without text: its double */
+  cJSON *row = cJSON_CreateObject();
+  cJSON_AddNumberToObject(row, "n", 3.0);
+  rf_lambda_t *l;
+  char err[256];
+  const char *src = "lambda x, row: row['n']";
+  assert_int_equal(rf_lambda_compile(src, strlen(src), NULL, &l, err, sizeof(err)), 0);
+  rf_lambda_result_t res;
+  assert_int_equal(rf_lambda_eval(l, "x", 1, row, &res), 0);
+  assert_true(res.ok);
+  assert_string_equal(res.type, "int");
+  assert_string_equal(res.value, "3");
+  rf_lambda_result_clear(&res);
+  rf_lambda_free(l);
+  cJSON_Delete(row);
+}
+
 /* ------------------------------------------------------------------ fast paths */
 
 /* Inputs that each fast path must get exactly right or decline on. */
@@ -542,6 +594,7 @@ int main(void) {
       cmocka_unit_test(test_limits),  cmocka_unit_test(test_api),
       cmocka_unit_test(test_threads), cmocka_unit_test(test_alloc_failures),
       cmocka_unit_test(test_kernel_equivalence), cmocka_unit_test(test_refilt_equivalence),
+      cmocka_unit_test(test_row_numbers),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
