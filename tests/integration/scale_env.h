@@ -143,8 +143,10 @@ static inline void scale_stop(scale_env_t *e) {
  * shared database, and the source. extra is appended (more sections). */
 static inline void inst_conf(scale_env_t *e, int i, const char *redis_extra, const char *extra) {
   inst_t *in = &e->inst[i];
-  snprintf(in->name, sizeof(in->name), "inst-%c", 'a' + i);
-  snprintf(in->conf, sizeof(in->conf), "%s/%s.conf", e->core.dir, in->name);
+  char name[sizeof(in->name)]; /* a copy: gcc's -Wrestrict cannot tell in->name from in->conf */
+  snprintf(name, sizeof(name), "inst-%c", 'a' + i);
+  memcpy(in->name, name, sizeof(name));
+  snprintf(in->conf, sizeof(in->conf), "%s/%s.conf", e->core.dir, name);
   char body[4096];
   snprintf(body, sizeof(body),
            "[daemon]\ninstance_name = %s\nlog_level = info\nstate_dir = %s/%s\nhttp_listen =\n"
@@ -168,7 +170,9 @@ static inline void inst_start(scale_env_t *e, int i, char *const extra_env[]) {
   inst_t *in = &e->inst[i];
   char bin[600];
   snprintf(bin, sizeof(bin), "%s/rectifyd", rf_h_bin_dir());
-  snprintf(in->log, sizeof(in->log), "%s/%s.%d.log", e->core.dir, in->name, ++in->runs);
+  char name[sizeof(in->name)];
+  memcpy(name, in->name, sizeof(name));
+  snprintf(in->log, sizeof(in->log), "%s/%s.%d.log", e->core.dir, name, ++in->runs);
   char *argv[] = {bin, "-c", in->conf, NULL};
   assert_int_equal(rf_h_spawn(&in->proc, argv, extra_env, in->log), 0);
 }
