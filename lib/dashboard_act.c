@@ -374,7 +374,8 @@ static int txn_commit(txn_t *t, rf_dash_status_t *st) {
     while ((res = PQgetResult(d->conn)) != NULL)
       PQclear(res);
   }
-  qsort(t->staged, t->n_staged, sizeof(staged_t), cmp_staged);
+  if (t->n_staged)
+    qsort(t->staged, t->n_staged, sizeof(staged_t), cmp_staged);
   for (size_t i = 0; i < t->n_staged; i++)
     memcpy(leaves + i * RF_SHA256_LEN, t->staged[i].leaf, RF_SHA256_LEN);
   unsigned char root[RF_SHA256_LEN], aroot[RF_SHA256_LEN], hash[RF_SHA256_LEN];
@@ -857,30 +858,55 @@ static int preview_run(rf_dashboard_t *d, const char *table, const char *column,
     }
     p->ptrs[i] = a;
   }
-  /* The same gate as every candidate: the representatives are up to five
-   * rows spread over the cluster. A person's lambda has confidence 1. */
+  /* The same gate as every candidate (compile in the safe language,
+   * confidence, a dry run that must satisfy the contract); a person's lambda
+   * has confidence 1. Its representatives are up to five of the rows the
+   * lambda fixes, spread over the cluster: a row it cannot fix stays in
+   * quarantine alone, as in the pipeline's apply, and the preview shows it.
+   * When it fixes none, the representatives are any rows and the gate's
+   * verdict says why. */
+  cand.lambda_src = (char *)lambda;
+  cand.confidence = 1.0;
+  cand.generator = "human";
+  rf_fix_id(table, column, fp, lambda, p->fix_id);
+  char cerr[400];
+  rc = rf_lambda_compile(lambda, strlen(lambda), NULL, &p->lambda, cerr, sizeof(cerr));
+  if (rc == RF_ENOMEM)
+    goto out;
+  if (rc == 0) {
+    if ((ctx = rf_lambda_ctx_new()) == NULL) {
+      rc = RF_ENOMEM;
+      goto out;
+    }
+    if ((rc = rf_apply_rows(p->lambda, p->checker, p->ptrs, p->n, ctx, p->out)))
+      goto out;
+  }
+  rc = 0;
+  rf_anomaly_t **pool = rf_calloc(p->n, sizeof(*pool));
+  if (pool == NULL) {
+    rc = RF_ENOMEM;
+    goto out;
+  }
+  size_t npool = 0;
+  for (size_t i = 0; p->lambda && i < p->n; i++)
+    if (p->out[i].fixed)
+      pool[npool++] = p->ptrs[i];
+  if (npool == 0) { /* nothing fixed (or no lambda): any rows */
+    for (size_t i = 0; i < p->n; i++)
+      pool[i] = p->ptrs[i];
+    npool = p->n;
+  }
   rf_cluster_t cl;
   memset(&cl, 0, sizeof(cl));
   snprintf(cl.fingerprint, sizeof(cl.fingerprint), "%s", fp);
   cl.rows = p->ptrs;
   cl.n = p->n;
-  cl.n_reps = p->n < RF_CLUSTER_MAX_REPS ? p->n : RF_CLUSTER_MAX_REPS;
+  cl.n_reps = npool < RF_CLUSTER_MAX_REPS ? npool : RF_CLUSTER_MAX_REPS;
   for (size_t r = 0; r < cl.n_reps; r++)
-    cl.reps[r] = p->ptrs[r * p->n / cl.n_reps];
-  cand.lambda_src = (char *)lambda;
-  cand.confidence = 1.0;
-  cand.generator = "human";
-  if ((rc = rf_gate_check(&cand, p->checker, &cl, d->cfg->model_min_confidence, &p->verdict,
-                          &p->lambda)))
-    goto out;
-  rf_fix_id(table, column, fp, lambda, p->fix_id);
-  if (!p->verdict.ok)
-    goto out;
-  if ((ctx = rf_lambda_ctx_new()) == NULL) {
-    rc = RF_ENOMEM;
-    goto out;
-  }
-  if ((rc = rf_apply_rows(p->lambda, p->checker, p->ptrs, p->n, ctx, p->out)))
+    cl.reps[r] = pool[r * npool / cl.n_reps];
+  rc = rf_gate_check(&cand, p->checker, &cl, d->cfg->model_min_confidence, &p->verdict, NULL);
+  rf_free(pool);
+  if (rc || !p->verdict.ok)
     goto out;
   /* The digest names this exact preview: lambda, rows, results. */
   rf_buf_t b = RF_BUF_INIT;
