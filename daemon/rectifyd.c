@@ -19,6 +19,7 @@
 #include "rectify/fixcache.h"
 #include "rectify/fixgen.h"
 #include "rectify/gen_model.h"
+#include "rectify/synth.h"
 #include "rectify/http.h"
 #include "rectify/log.h"
 #include "rectify/metrics.h"
@@ -212,13 +213,14 @@ static void on_probe(int status, const char *msg, void *arg) {
   snprintf(w->msg, sizeof(w->msg), "%s", msg ? msg : "");
 }
 
-/* The generator chain: cache -> transfer -> model (docs/model.md). The model
+/* The generator chain: cache -> transfer -> synth -> model (docs/model.md,
+ * docs/synth.md). The model
  * is checked at start-up: a server that answers without the configured model
  * stops the start; one that does not answer only delays fixes. */
 static int build_chain(daemon_state_t *d, const rf_config_t *cfg, rf_fixchain_t *chain) {
   char err[1024];
   int rc;
-  if (cfg->fixes_cache || cfg->fixes_transfer || cfg->model_url[0]) {
+  if (cfg->fixes_cache || cfg->fixes_transfer || cfg->fixes_synth || cfg->model_url[0]) {
     char *password = NULL;
     if (cfg->pg_password_file && cfg->pg_password_file[0] &&
         (password = rf_config_read_secret(cfg->pg_password_file, NULL, err, sizeof(err))) == NULL) {
@@ -241,9 +243,14 @@ static int build_chain(daemon_state_t *d, const rf_config_t *cfg, rf_fixchain_t 
     if (g == NULL || rf_fixchain_add(chain, &rf_fixgen_transfer_ops, g) != 0)
       return RF_ENOMEM;
   }
+  if (cfg->fixes_synth) {
+    void *g = rf_fixgen_synth_new(d->fixcache, cfg->model_min_confidence, &d->model_stats);
+    if (g == NULL || rf_fixchain_add(chain, &rf_fixgen_synth_ops, g) != 0)
+      return RF_ENOMEM;
+  }
   if (cfg->model_url[0] == '\0') {
-    rf_log(RF_LOG_NOTICE, "rectifyd", "no [model] url: fixes come from the cache and transfer "
-           "only");
+    rf_log(RF_LOG_NOTICE, "rectifyd", "no [model] url: fixes come from the cache, transfer%s "
+           "only", cfg->fixes_synth ? " and the synthesizer" : "");
     return 0;
   }
   if ((rc = rf_gen_model_new(d->loop, cfg, d->fixcache, &d->model_stats, &d->model, err,

@@ -130,7 +130,7 @@ static const key_t_ keys[] = {
     {"model", "url", T_STR, "", 0, 0, OFF(model_url),
      "Base URL of the Ollama server, e.g. http://127.0.0.1:11434. Row values are sent "
      "there, so it must be a loopback address unless allow_remote = yes. Empty: no model "
-     "(fixes come from the cache and transfer only)."},
+     "(fixes come from the cache, transfer and the synthesizer only)."},
     {"model", "model", T_STR, "llama3.1:8b", 0, 0, OFF(model_name),
      "Model name as Ollama lists it (/api/tags); checked at start-up."},
     {"model", "concurrency", T_INT, "2", 1, 64, OFF(model_concurrency),
@@ -171,6 +171,9 @@ static const key_t_ keys[] = {
      "For a new fingerprint, first try the column's known fixes (most used first)."},
     {"fixes", "transfer_max", T_INT, "5", 1, 100, OFF(fixes_transfer_max),
      "How many known fixes of the column transfer tries."},
+    {"fixes", "synth", T_BOOL, "yes", 0, 0, OFF(fixes_synth),
+     "Before the model, search the lambda language for a fix from the contract and the "
+     "samples (dates, numbers, units, case, placeholders; docs/synth.md). No model needed."},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))

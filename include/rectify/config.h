@@ -109,6 +109,7 @@ typedef struct rf_config {
   bool fixes_cache;
   bool fixes_transfer;
   int fixes_transfer_max;
+  bool fixes_synth;
 } rf_config_t;
 
 /* Loads and validates path. On error returns NULL and writes
