@@ -342,8 +342,10 @@ void rf__dash_page_cluster(rf_buf_t *b, const rf_dash_page_ctx_t *pc, const cJSO
                    "aria-describedby=\"lambda-help\">",
                 num(doc, "apply_max"));
   esc(b, str(doc, "lambda") ? str(doc, "lambda") : "lambda x: x");
-  rf_buf_puts(b, "</textarea><p id=\"lambda-help\" class=\"muted\">Example: <code>lambda x: "
-                 "datetime.strptime(x, '%m/%d/%Y').strftime('%Y-%m-%d')</code></p>"
+  rf_buf_puts(b, "</textarea><p id=\"lambda-help\" class=\"muted\">A lambda of one value, e.g. "
+                 "<code>lambda x: x.strip().lower()</code>, or of the value and its row, "
+                 "<code>lambda x, row: ...</code>; docs/lambda-language.md lists what is "
+                 "allowed.</p>"
                  "<button type=\"submit\" id=\"preview\" class=\"primary\">Preview every row</button> "
                  "<button type=\"button\" id=\"apply\" disabled>Apply</button></form>"
                  "<div id=\"preview-result\"></div></section>");
@@ -385,18 +387,16 @@ void rf__dash_page_cluster(rf_buf_t *b, const rf_dash_page_ctx_t *pc, const cJSO
 
 /* ---- one row ----------------------------------------------------------------------------- */
 
+/* Stored text shown verbatim: re-printing JSON through cJSON would round
+ * numbers such as 9007199254740993, and the page must show the truth. */
 static void json_block(rf_buf_t *b, const char *txt) {
   if (txt == NULL) {
     rf_buf_puts(b, "<span class=\"null\">null</span>");
     return;
   }
-  cJSON *j = cJSON_Parse(txt);
-  char *pretty = j ? cJSON_Print(j) : NULL;
   rf_buf_puts(b, "<pre>");
-  esc(b, pretty ? pretty : txt);
+  esc(b, txt);
   rf_buf_puts(b, "</pre>");
-  cJSON_free(pretty);
-  cJSON_Delete(j);
 }
 
 void rf__dash_page_row(rf_buf_t *b, const rf_dash_page_ctx_t *pc, const cJSON *doc) {

@@ -265,7 +265,9 @@ static enum MHD_Result send_buf(struct MHD_Connection *c, int status, const char
   MHD_add_response_header(r, "Cache-Control", "no-store");
   MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
   MHD_add_response_header(r, "X-Frame-Options", "DENY");
-  MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+  /* Not no-referrer: with it, browsers send "Origin: null" on form POSTs,
+   * which the origin check must (and does) refuse. */
+  MHD_add_response_header(r, "Referrer-Policy", "same-origin");
   MHD_add_response_header(r, "Content-Security-Policy",
                           "default-src 'none'; script-src 'self'; style-src 'self'; "
                           "img-src 'self'; connect-src 'self'; form-action 'self'; "
