@@ -651,23 +651,29 @@ static int span_cmp(const void *x, const void *y, void *base) {
   return a[1] < b[1] ? -1 : a[1] > b[1];
 }
 
-/* The key most of c's first RF_CLUSTER_KEY_SAMPLE rows have under stage m,
- * appended to key (empty when none covers RF_CLUSTER_KEY_MIN_SHARE); *share
- * is the share it covers. Returns 0 or RF_ENOMEM. */
-static int mode_key(const rf_cluster_method_t *m, const rf_cluster_t *c, rf_buf_t *keys,
-                    rf_buf_t *scratch, rf_buf_t *key, double *share) {
+/* The key most of c's first RF_CLUSTER_KEY_SAMPLE rows have under stage m
+ * (folded: rf_cluster_folded_shape, else rf_cluster_format_key), appended to
+ * key when it covers at least RF_CLUSTER_KEY_MIN_SHARE of them; *share is
+ * the share it covers and *distinct the number of distinct keys. Returns 0
+ * or RF_ENOMEM. */
+static int mode_key(const rf_cluster_method_t *m, bool folded, const rf_cluster_t *c,
+                    rf_buf_t *keys, rf_buf_t *scratch, rf_buf_t *key, double *share,
+                    size_t *distinct) {
   size_t spans[RF_CLUSTER_KEY_SAMPLE][2];
   size_t ns = c->n < RF_CLUSTER_KEY_SAMPLE ? c->n : RF_CLUSTER_KEY_SAMPLE;
   rf_buf_reset(keys);
   for (size_t i = 0; i < ns; i++) {
     size_t off = keys->len;
-    int rc = rf_cluster_format_key(m, c->rows[i]->value, c->rows[i]->value_len, scratch, keys);
+    const rf_anomaly_t *a = c->rows[i];
+    int rc = folded ? rf_cluster_folded_shape(m, a->value, a->value_len, scratch, keys)
+                    : rf_cluster_format_key(m, a->value, a->value_len, scratch, keys);
     if (rc)
       return rc;
     spans[i][0] = off;
     spans[i][1] = keys->len - off;
   }
   *share = 0;
+  *distinct = 0;
   if (ns == 0 || keys->data == NULL)
     return 0;
   qsort_r(spans, ns, sizeof(spans[0]), span_cmp, keys->data);
@@ -676,6 +682,7 @@ static int mode_key(const rf_cluster_method_t *m, const rf_cluster_t *c, rf_buf_
     size_t j = i + 1;
     while (j < ns && span_cmp(spans[i], spans[j], keys->data) == 0)
       j++;
+    (*distinct)++;
     if (j - i > best_n) {
       best_n = j - i;
       best = i;
@@ -687,6 +694,32 @@ static int mode_key(const rf_cluster_method_t *m, const rf_cluster_t *c, rf_buf_
     return 0;
   rf_buf_append(key, keys->data + spans[best][0], spans[best][1]);
   return rf_buf_ok(key) ? 0 : RF_ENOMEM;
+}
+
+/* The merge key of group c at stage st: its dominant format key, else, when
+ * its letters look like data (most sampled rows have a key of their own),
+ * its dominant folded shape, prefixed "shape:". Empty when neither. */
+static int stage_key(const rf_cluster_method_t *m, size_t st, const rf_cluster_t *c,
+                     rf_buf_t *keys, rf_buf_t *scratch, rf_buf_t *key, size_t *prefix,
+                     double *share) {
+  size_t distinct;
+  rf_buf_reset(key);
+  rf_buf_printf(key, "%zu\x1f", st); /* keys of different stages never meet */
+  *prefix = key->len;
+  if (!rf_buf_ok(key) || mode_key(m, false, c, keys, scratch, key, share, &distinct))
+    return RF_ENOMEM;
+  if (key->len > *prefix)
+    return 0;
+  size_t ns = c->n < RF_CLUSTER_KEY_SAMPLE ? c->n : RF_CLUSTER_KEY_SAMPLE;
+  if (ns < RF_CLUSTER_DATA_MIN_ROWS || (double)distinct < RF_CLUSTER_DATA_SHARE * (double)ns)
+    return 0;
+  rf_buf_puts(key, "shape:");
+  size_t before = key->len;
+  if (!rf_buf_ok(key) || mode_key(m, true, c, keys, scratch, key, share, &distinct))
+    return RF_ENOMEM;
+  if (key->len == before)
+    key->len = *prefix; /* no folded shape dominates either */
+  return 0;
 }
 
 typedef struct key_slot {
@@ -721,10 +754,8 @@ int rf_cluster_chain_build(const rf_cluster_chain_t *chain, const char *table_na
     const rf_cluster_method_t *m = &chain->stages[st];
     for (size_t b = 0; b < nb; b++) {
       double share;
-      rf_buf_reset(&key);
-      rf_buf_printf(&key, "%zu\x1f", st); /* keys of different stages never meet */
-      size_t prefix = key.len;
-      if (!rf_buf_ok(&key) || mode_key(m, &out->clusters[b], &keys, &scratch, &key, &share))
+      size_t prefix;
+      if (stage_key(m, st, &out->clusters[b], &keys, &scratch, &key, &prefix, &share))
         goto done;
       if (key.len == prefix)
         continue; /* no key describes this group */

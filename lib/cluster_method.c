@@ -368,7 +368,10 @@ static void skeleton(const unsigned char *t, size_t m, rf_buf_t *out) {
       if (groups >= 2 || (groups == 1 && decimal))
         end = k;
     }
-    rf_buf_putc(out, '0');
+    /* Length class: 1-2 digits (day, month, cents, small counts) write "0",
+     * longer runs and grouped numbers "00", so a year's position is format:
+     * "03/15/2024" -> "0/0/00", "2024/03/15" -> "00/0/0", "03/15/24" -> "0/0/0". */
+    rf_buf_puts(out, end - i <= 2 ? "0" : "00");
     i = end;
   }
 }
@@ -401,6 +404,32 @@ int rf_cluster_format_view(const char *v, size_t len, rf_buf_t *numbers, rf_buf_
   rf_buf_puts(numbers, "");
   rf_buf_puts(text, "");
   return rf_buf_ok(numbers) && rf_buf_ok(text) ? 0 : RF_ENOMEM;
+}
+
+int rf_cluster_folded_shape(const rf_cluster_method_t *m, const char *v, size_t len,
+                            rf_buf_t *scratch, rf_buf_t *out) {
+  if (v == NULL) {
+    rf_buf_puts(out, RF_CLUSTER_NULL_KEY);
+    return rf_buf_ok(out) ? 0 : RF_ENOMEM;
+  }
+  rf_buf_reset(scratch);
+  bool all_space = m->kind == RF_CLUSTER_NGRAM;
+  size_t a = 0, b = len;
+  while (a < b && ascii_space((unsigned char)v[a]))
+    a++;
+  while (b > a && ascii_space((unsigned char)v[b - 1]))
+    b--;
+  for (size_t i = a; i < b; i++) {
+    unsigned char c = (unsigned char)v[i];
+    if (all_space && ascii_space(c))
+      continue;
+    rf_buf_putc(scratch, (char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c));
+  }
+  rf_buf_puts(scratch, "");
+  if (!rf_buf_ok(scratch))
+    return RF_ENOMEM;
+  rf_shape_fingerprint(scratch->data, scratch->len, out);
+  return rf_buf_ok(out) ? 0 : RF_ENOMEM;
 }
 
 int rf_cluster_format_key(const rf_cluster_method_t *m, const char *v, size_t len,

@@ -86,7 +86,14 @@ typedef struct rf_cluster_chain {
  * of each one's sampled rows (the first RF_CLUSTER_KEY_SAMPLE): the key then
  * describes the group, not a coincidence of one of its values. */
 #define RF_CLUSTER_KEY_SAMPLE 64
-#define RF_CLUSTER_KEY_MIN_SHARE 0.5
+#define RF_CLUSTER_KEY_MIN_SHARE 0.8
+/* A group without a dominant format key joins by folded shape only when at
+ * least this share of its sampled rows have distinct format keys: its letters
+ * are data (names, addresses), not a handful of categories mixed together. */
+#define RF_CLUSTER_DATA_SHARE 0.5
+/* ... and only with at least this many rows: a handful of rows cannot tell
+ * data from categories. */
+#define RF_CLUSTER_DATA_MIN_ROWS 8
 
 /* Appends the shape fingerprint of v (NULL = SQL null) to out. */
 void rf_shape_fingerprint(const char *v, size_t len, rf_buf_t *out);

@@ -15,9 +15,10 @@
  *
  * The merge stages of a chain (cluster.h) do not key the raw value but its
  * *format view*: the value split into a numeric skeleton (every token of
- * digits and the punctuation touching them, each digit run written '0', digit
- * grouping removed: "$1,234.56" -> "$0.0", "03/15/2024" -> "0/0/0") and the
- * text around it, which the method keys. Numbers are data; their punctuation
+ * digits and the punctuation touching them, each digit run written "0" when
+ * it has 1-2 digits and "00" when longer, digit grouping joined into its run:
+ * "$1,234.56" -> "$00.0", "03/15/2024" -> "0/0/00") and the text around it,
+ * which the method keys. Numbers are data; their punctuation
  * is format (a date's separators, a negative amount's parentheses), so it
  * never goes through the punctuation-stripping methods.
  *
@@ -88,6 +89,14 @@ int rf_cluster_format_view(const char *v, size_t len, rf_buf_t *numbers, rf_buf_
  * the caller keeps between calls (reset here). Returns 0 or RF_ENOMEM. */
 int rf_cluster_format_key(const rf_cluster_method_t *m, const char *v, size_t len,
                           rf_buf_t *scratch, rf_buf_t *out);
+
+/* The shape of v after m's case and whitespace folding, punctuation kept:
+ * ASCII letters lowercased and edge whitespace trimmed (ngram: every ASCII
+ * whitespace dropped), then rf_shape_fingerprint (" John.DOE@X.com " ->
+ * "a.a@a.a"). The merge stages' key for groups whose letters are data (no
+ * format key dominates them). Returns 0 or RF_ENOMEM. */
+int rf_cluster_folded_shape(const rf_cluster_method_t *m, const char *v, size_t len,
+                            rf_buf_t *scratch, rf_buf_t *out);
 
 /* ---- vectors and the embed merge -------------------------------------- */
 
