@@ -1456,24 +1456,44 @@ static void add_splits(search_t *S, sources_t *ss, const source_t *base, const c
   }
 }
 
-/* Adds the prefix and suffix sources of base: the values' longest common
- * prefix (suffix), cut after (before) a non-alphanumeric character. */
+/* Adds the prefix and suffix sources of base: the longest common prefix
+ * (suffix) of the values and of the cluster's other rows, cut after (before)
+ * a non-alphanumeric character. Both the longest and the shortest such cut
+ * are offered: "mailto:Ana." may be common to three samples, "mailto:" to
+ * the whole cluster; the rows (or the ambiguity rule) decide. */
 static void add_affixes(search_t *S, sources_t *ss, const source_t *base) {
   const char *first = NULL;
   size_t lcp = 0, lcs = 0, distinct = 0;
-  for (size_t i = 0; i < S->n; i++) {
-    if (S->ph[i] || base->vals[i] == NULL)
-      continue;
-    const char *v = base->vals[i];
+  for (size_t i = 0; i < S->n + S->nev; i++) {
+    const char *v;
+    size_t vl;
+    if (i < S->n) {
+      if (S->ph[i] || base->vals[i] == NULL)
+        continue;
+      v = base->vals[i];
+      vl = strlen(v);
+    } else {
+      /* evidence rows, as base sees them (x or x.strip()) */
+      const rf_synth_sample_t *r = &S->ev[i - S->n];
+      if (r->value == NULL || base->is_row)
+        continue;
+      const char *p = r->value, *q = r->value + r->len;
+      if (strcmp(base->expr, "x.strip()") == 0)
+        trim(&p, &q);
+      else if (strcmp(base->expr, "x") != 0)
+        continue;
+      v = p;
+      vl = (size_t)(q - p);
+    }
     if (first == NULL) {
       first = v;
-      lcp = lcs = strlen(v);
+      lcp = lcs = vl;
       distinct = 1;
       continue;
     }
-    if (strcmp(v, first) != 0)
+    size_t k = 0, fl = strlen(first);
+    if (i < S->n && (vl != fl || memcmp(v, first, vl) != 0))
       distinct++;
-    size_t k = 0, vl = strlen(v), fl = strlen(first);
     while (k < lcp && k < vl && v[k] == first[k])
       k++;
     lcp = k;
@@ -1485,76 +1505,96 @@ static void add_affixes(search_t *S, sources_t *ss, const source_t *base) {
   if (first == NULL || distinct < 2)
     return; /* one value says nothing about what is common */
   size_t fl = strlen(first);
-  while (lcp > 0 && isalnum((unsigned char)first[lcp - 1]))
-    lcp--;
-  while (lcs > 0 && isalnum((unsigned char)first[fl - lcs]))
-    lcs--;
   /* An affix with digits is data (a time zone offset, seconds), never
    * decoration: it is not removed. */
   for (size_t k = 0; k < lcp; k++)
     if (isdigit((unsigned char)first[k]))
-      lcp = 0;
+      lcp = k;
   for (size_t k = 0; k < lcs; k++)
-    if (isdigit((unsigned char)first[fl - lcs + k]))
-      lcs = 0;
-  char pre[64] = "", suf[64] = "";
-  bool ws_only = true;
-  for (size_t k = 0; k < lcp; k++)
-    ws_only &= is_space(first[k]);
-  if (lcp > 0 && lcp < sizeof(pre) && !ws_only)
-    snprintf(pre, sizeof(pre), "%.*s", (int)lcp, first);
-  ws_only = true;
-  for (size_t k = 0; k < lcs; k++)
-    ws_only &= is_space(first[fl - lcs + k]);
-  if (lcs > 0 && lcs < sizeof(suf) && !ws_only && lcs < fl - lcp)
-    snprintf(suf, sizeof(suf), "%s", first + fl - lcs);
-  rf_buf_t expr = RF_BUF_INIT;
-  for (int which = 0; which < 3 && S->rc == 0; which++) {
-    /* 0: prefix, 1: suffix, 2: both */
-    if ((which == 0 && !pre[0]) || (which == 1 && !suf[0]) || (which == 2 && (!pre[0] || !suf[0])))
-      continue;
-    rf_buf_reset(&expr);
-    rf_buf_puts(&expr, base->expr);
-    char **vals = NULL, **tmp = NULL;
-    if (which != 1) {
-      rf_buf_puts(&expr, ".removeprefix(");
-      put_pystr(&expr, pre, strlen(pre));
-      rf_buf_putc(&expr, ')');
-      if ((vals = derive(S, base->vals, d_removeprefix, pre)) == NULL)
-        break;
+    if (isdigit((unsigned char)first[fl - 1 - k]))
+      lcs = k;
+  /* cuts: 0 = none, then the longest and the shortest boundary */
+  size_t pcut[3] = {0}, scut[3] = {0}, np = 1, nsf = 1;
+  size_t k = lcp;
+  while (k > 0 && isalnum((unsigned char)first[k - 1]))
+    k--;
+  if (k > 0)
+    pcut[np++] = k;
+  for (size_t j = 0; j < k; j++)
+    if (!isalnum((unsigned char)first[j])) {
+      if (j + 1 != k)
+        pcut[np++] = j + 1;
+      break;
     }
-    if (which != 0) {
-      rf_buf_puts(&expr, ".removesuffix(");
-      put_pystr(&expr, suf, strlen(suf));
-      rf_buf_putc(&expr, ')');
-      tmp = vals;
-      vals = derive(S, tmp ? tmp : base->vals, d_removesuffix, suf);
-      if (tmp) {
-        for (size_t i = 0; i < S->n; i++)
-          rf_free(tmp[i]);
-        rf_free(tmp);
+  k = lcs;
+  while (k > 0 && isalnum((unsigned char)first[fl - k]))
+    k--;
+  if (k > 0)
+    scut[nsf++] = k;
+  for (size_t j = 0; j < k; j++)
+    if (!isalnum((unsigned char)first[fl - 1 - j])) {
+      if (j + 1 != k)
+        scut[nsf++] = j + 1;
+      break;
+    }
+  rf_buf_t expr = RF_BUF_INIT;
+  for (size_t a = 0; a < np && S->rc == 0; a++)
+    for (size_t b = 0; b < nsf && S->rc == 0; b++) {
+      size_t pl = pcut[a], sl = scut[b];
+      if ((pl == 0 && sl == 0) || pl + sl >= fl || pl >= 64 || sl >= 64)
+        continue;
+      char pre[64], suf[64];
+      snprintf(pre, sizeof(pre), "%.*s", (int)pl, first);
+      snprintf(suf, sizeof(suf), "%s", first + fl - sl);
+      bool ws_only = true;
+      for (size_t j = 0; j < pl; j++)
+        ws_only &= is_space(pre[j]);
+      for (size_t j = 0; j < sl; j++)
+        ws_only &= is_space(suf[j]);
+      if (ws_only)
+        continue; /* that is strip() */
+      rf_buf_reset(&expr);
+      rf_buf_puts(&expr, base->expr);
+      char **vals = NULL, **tmp = NULL;
+      if (pl) {
+        rf_buf_puts(&expr, ".removeprefix(");
+        put_pystr(&expr, pre, pl);
+        rf_buf_putc(&expr, ')');
+        if ((vals = derive(S, base->vals, d_removeprefix, pre)) == NULL)
+          break;
       }
+      if (sl) {
+        rf_buf_puts(&expr, ".removesuffix(");
+        put_pystr(&expr, suf, sl);
+        rf_buf_putc(&expr, ')');
+        tmp = vals;
+        vals = derive(S, tmp ? tmp : base->vals, d_removesuffix, suf);
+        if (tmp) {
+          for (size_t i = 0; i < S->n; i++)
+            rf_free(tmp[i]);
+          rf_free(tmp);
+        }
+        if (vals == NULL)
+          break;
+      }
+      /* and a strip(), for what the affix leaves around the value */
+      rf_buf_puts(&expr, ".strip()");
+      tmp = vals;
+      vals = derive(S, tmp, d_strip, NULL);
+      for (size_t i = 0; i < S->n; i++)
+        rf_free(tmp[i]);
+      rf_free(tmp);
       if (vals == NULL)
         break;
+      if (!rf_buf_ok(&expr)) {
+        S->rc = RF_ENOMEM;
+        for (size_t i = 0; i < S->n; i++)
+          rf_free(vals[i]);
+        rf_free(vals);
+        break;
+      }
+      source_add(S, ss, expr.data, base->cost + (pl && sl ? 3 : 2), false, vals);
     }
-    /* and a strip(), for what the affix leaves around the value */
-    rf_buf_puts(&expr, ".strip()");
-    tmp = vals;
-    vals = derive(S, tmp, d_strip, NULL);
-    for (size_t i = 0; i < S->n; i++)
-      rf_free(tmp[i]);
-    rf_free(tmp);
-    if (vals == NULL)
-      break;
-    if (!rf_buf_ok(&expr)) {
-      S->rc = RF_ENOMEM;
-      for (size_t i = 0; i < S->n; i++)
-        rf_free(vals[i]);
-      rf_free(vals);
-      break;
-    }
-    source_add(S, ss, expr.data, base->cost + (which == 2 ? 3 : 2), false, vals);
-  }
   rf_buf_free(&expr);
 }
 
