@@ -36,30 +36,27 @@
   "[column \"orders.order_date\"]\ntype = date\nformat = %Y-%m-%d\nmin = 1990-01-01\n"             \
   "[column \"customers.email\"]\ntype = email\nmax_length = 254\n"
 
-static const char *const seed_dates[SEED_DATES] = {"03/15/2024", "12/01/2023", "07/04/2024",
-                                                   "11/30/2022", "01/09/2025", "02/30/2024"};
-
 typedef struct seed_state {
   int done;
   int status;
 } seed_state_t;
 
-static void seed_done(rf_flush_t *f, int status, void *arg) {
+static inline void seed_done(rf_flush_t *f, int status, void *arg) {
   seed_state_t *s = arg;
   s->done = 1;
   s->status = status;
   rf_flush_free(f);
 }
 
-static void seed_closed(rf_writer_t *w, void *arg) {
+static inline void seed_closed(rf_writer_t *w, void *arg) {
   (void)w;
   *(int *)arg = 1;
 }
 
-static char *seed_dup(const char *s) { return s ? rf_strdup(s) : NULL; }
+static inline char *seed_dup(const char *s) { return s ? rf_strdup(s) : NULL; }
 
 /* Fills one QUARANTINED outcome. */
-static void seed_row(rf_flush_t *f, const char *key, const char *table, const char *column,
+static inline void seed_row(rf_flush_t *f, const char *key, const char *table, const char *column,
                      long pk, const char *value, const char *fp, const char *reason,
                      const char *detail, const char *lambda, const char *answer) {
   rf_outcome_t *o = rf_flush_add(f);
@@ -107,7 +104,9 @@ static void seed_row(rf_flush_t *f, const char *key, const char *table, const ch
 }
 
 /* Writes the seed through the real writer; returns 0 or the writer's status. */
-static int seed_quarantine(const char *conninfo) {
+static inline int seed_quarantine(const char *conninfo) {
+  static const char *const seed_dates[SEED_DATES] = {"03/15/2024", "12/01/2023", "07/04/2024",
+                                                     "11/30/2022", "01/09/2025", "02/30/2024"};
   uv_loop_t loop;
   uv_loop_init(&loop);
   rf_writer_config_t wc = {.conninfo = conninfo, .chain_id = "seed"};

@@ -346,6 +346,23 @@ static void test_http(void **state) {
   assert_int_equal(rf_dash_tokens_load(path, &toks, &nt, err, sizeof(err)), 0);
   assert_int_equal(nt, 1);
   assert_string_equal(toks[0].actor, "grace");
+  /* Bad token files name the line. */
+  static const char *const bad_files[][2] = {
+      {"alice short\n", ":1: expected"},
+      {"# c\n\nbad/actor 0123456789abcdef01\n", ":3: the actor"},
+      {"a 0123456789abcdef01\nb 0123456789abcdef01\n", ":2: the same token"},
+      {"# nothing\n", "no token"}};
+  for (size_t i = 0; i < sizeof(bad_files) / sizeof(bad_files[0]); i++) {
+    char bad[600];
+    snprintf(bad, sizeof(bad), "%s/bad-tokens", T.core.dir);
+    assert_int_equal(rf_h_write_file(bad, bad_files[i][0]), 0);
+    chmod(bad, 0600);
+    rf_dash_token_t *bt = NULL;
+    size_t bn = 0;
+    assert_int_equal(rf_dash_tokens_load(bad, &bt, &bn, err, sizeof(err)), RF_EPARSE);
+    if (strstr(err, bad_files[i][1]) == NULL)
+      fail_msg("token file %zu: \"%s\" lacks \"%s\"", i, err, bad_files[i][1]);
+  }
   /* Never without a token; never off loopback. */
   rf_dash_server_t *bad = NULL;
   assert_int_equal(rf_dash_serve(T.d, "0.0.0.0:0", toks, nt, &bad, err, sizeof(err)) < 0, 1);
