@@ -537,10 +537,9 @@ int rf_dashboard_row(rf_dashboard_t *d, const char *key, cJSON **out, rf_dash_st
       (rc = add_rows(d, o, "staged", SQL_ROW_STAGED, 1, params, st)) ||
       (rc = add_rows(d, o, "audit", SQL_ROW_AUDIT, 1, params, st)))
     goto fail;
-  /* The row's inclusion proof in its batch (and the staging row's, when a
-   * person resolved it: same key, so rf_audit_prove finds the staging row
-   * first? No: it proves the first row with the key; both are shown by the
-   * verifier anyway). */
+  /* The inclusion proof of the row's current outcome: rf_audit_prove looks
+   * in staging first, so for a resolved row it proves the person's staging
+   * row in its dashboard batch, else the quarantine row in its own batch. */
   rf_audit_verify_opts_t vo = {.key = d->audit_key, .keylen = d->audit_key_len};
   rf_buf_t proof = RF_BUF_INIT;
   char perr[512] = "";
