@@ -134,7 +134,9 @@ int rf_dashboard_preview(rf_dashboard_t *d, const char *table_name, const char *
  * digest differs from `digest` (rows were added or acted on since). Rows the
  * lambda fixes move to staging (generator "human", the lambda and its fix id
  * kept), each with a "resolve" action; rows it cannot fix stay open. A gate
- * failure is RF_EVALUE (http 422). *out gets {batch, moved, stayed}. */
+ * failure is RF_EVALUE (http 422). *out gets {batch, moved, stayed} (NULL,
+ * with st->message naming the batch, if that document cannot be built after
+ * the commit). */
 int rf_dashboard_apply(rf_dashboard_t *d, const char *actor, const char *table_name,
                        const char *column_name, const char *fingerprint, const char *lambda,
                        const char *digest, cJSON **out, rf_dash_status_t *st);
