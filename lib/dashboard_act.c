@@ -294,7 +294,10 @@ static int txn_stage(txn_t *t, const PGresult *res, int i, const char *new_value
     rf_json_error_t jerr;
     *jdst[k] = rf_json_canonicalize(txt, strlen(txt), &jerr);
     if (*jdst[k] == NULL) {
-      rc = jerr.status == RF_JSON_NOMEM ? RF_ENOMEM : RF_ECORRUPT;
+      /* jsonb::text is always valid JSON, and cJSON reports an allocation
+       * failure during parsing as a syntax error (lib/json.c): so this can
+       * only be an allocation failure. */
+      rc = RF_ENOMEM;
       goto out;
     }
   }
@@ -447,8 +450,12 @@ static int txn_commit(txn_t *t, rf_dash_status_t *st) {
       .duplicates = 0, .keyed = d->audit_key != NULL, .ts_us = t->ts_us};
   memcpy(e.root, root, RF_SHA256_LEN);
   memcpy(e.prev, t->prev, RF_SHA256_LEN);
-  if ((rc = rf_audit_entry_json(&e, &entry)))
+  /* The entry is built from valid pieces; as above, a canonicalization
+   * failure (RF_EINVAL from rf_audit_entry_json) is an allocation failure. */
+  if ((rc = rf_audit_entry_json(&e, &entry))) {
+    rc = RF_ENOMEM;
     goto out;
+  }
   entry.len--; /* drop the closing brace, add the action fields */
   rf_buf_puts(&entry, ",\"kind\":\"actions\",\"actor\":");
   rf_buf_json_str(&entry, t->actor, strlen(t->actor));
@@ -461,7 +468,7 @@ static int txn_commit(txn_t *t, rf_dash_status_t *st) {
   }
   rf_json_error_t jerr;
   if ((canon = rf_json_canonicalize(entry.data, entry.len, &jerr)) == NULL) {
-    rc = jerr.status == RF_JSON_NOMEM ? RF_ENOMEM : RF_EINTERNAL;
+    rc = RF_ENOMEM;
     goto out;
   }
   if (rf_audit_link(t->prev, canon, strlen(canon), d->audit_key, d->audit_key_len, hash) != 0) {

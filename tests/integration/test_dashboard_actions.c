@@ -472,6 +472,58 @@ static void test_http(void **state) {
   resp_free(&r);
 }
 
+/* ---- allocation failures ----------------------------------------------------------- */
+
+/* Every allocation of every view and of a resolve fails in turn: the call
+ * returns RF_ENOMEM (or succeeds), leaks nothing (ASan) and writes nothing
+ * half-way. */
+static void test_alloc_failures(void **state) {
+  (void)state;
+  rf_dash_status_t st;
+  cJSON *doc = NULL;
+  rf_dash_filter_t f = {NULL, NULL, NULL, 0};
+  for (int view = 0; view < 5; view++) {
+    int rc = RF_ENOMEM;
+    long n;
+    for (n = 0; rc == RF_ENOMEM && n < 100000; n++) {
+      rf_alloc_fail_after(n);
+      switch (view) {
+      case 0: rc = rf_dashboard_overview(T.d, &doc, &st); break;
+      case 1: rc = rf_dashboard_clusters(T.d, &f, &doc, &st); break;
+      case 2: rc = rf_dashboard_cluster(T.d, "orders", "order_date", SEED_DATE_FP, 0, &doc, &st); break;
+      case 3: rc = rf_dashboard_row(T.d, "ord-100", &doc, &st); break;
+      default:
+        rc = rf_dashboard_preview(T.d, "orders", "order_date", SEED_DATE_FP, SEED_FIXED_LAMBDA,
+                                  &doc, &st);
+      }
+      rf_alloc_fail_reset();
+      if (rc == RF_ENOMEM)
+        assert_null(doc);
+      else if (rc != 0)
+        fail_msg("view %d, failing allocation %ld: %s (%d)", view, n, st.message, rc);
+      cJSON_Delete(doc);
+      doc = NULL;
+    }
+    assert_int_equal(rc, 0);
+    print_message("view %d: succeeded after %ld allocation failures\n", view, n - 1);
+  }
+  int rc = RF_ENOMEM;
+  long n;
+  for (n = 0; rc == RF_ENOMEM && n < 100000; n++) {
+    rf_alloc_fail_after(n);
+    rc = rf_dashboard_resolve(T.d, "heidi", "ord-105", "2024-02-29", &st);
+    rf_alloc_fail_reset();
+    if (rc == RF_ENOMEM) {
+      assert_int_equal(q("SELECT count(*) FROM rectify.staging WHERE key = 'ord-105'"), 0);
+      assert_int_equal(q("SELECT count(*) FROM rectify.actions WHERE key = 'ord-105'"), 0);
+    }
+  }
+  if (rc != 0)
+    fail_msg("resolve, failing allocation %ld: %s (%d)", n - 1, st.message, rc);
+  print_message("resolve: succeeded after %ld allocation failures\n", n - 1);
+  assert_int_equal(q("SELECT count(*) FROM rectify.staging WHERE key = 'ord-105'"), 1);
+}
+
 /* ---- the books ------------------------------------------------------------------- */
 
 static void test_accounting_and_audit(void **state) {
@@ -524,7 +576,8 @@ int main(void) {
       cmocka_unit_test(test_views),   cmocka_unit_test(test_resolve),
       cmocka_unit_test(test_discard), cmocka_unit_test(test_requeue),
       cmocka_unit_test(test_apply),   cmocka_unit_test(test_race),
-      cmocka_unit_test(test_http),    cmocka_unit_test(test_accounting_and_audit),
+      cmocka_unit_test(test_http),    cmocka_unit_test(test_alloc_failures),
+      cmocka_unit_test(test_accounting_and_audit),
   };
   int rc = cmocka_run_group_tests(tests, setup, teardown);
   curl_global_cleanup();
