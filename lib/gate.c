@@ -99,10 +99,37 @@ out:
   return rc;
 }
 
-/* Evaluates l on one anomaly: returns 0 and fills res, or RF_ENOMEM. */
-static int eval_row(const rf_lambda_t *l, rf_lambda_ctx_t *ctx, const rf_anomaly_t *a,
-                    rf_lambda_result_t *res) {
-  return rf_lambda_eval_ctx(ctx, l, a->value, a->value ? a->value_len : 0, a->row, res);
+/* Rows go to the lambda in batches of EVAL_CHUNK (inputs on the stack). Their
+ * values passed intake's UTF-8 check (rf_json_parse refuses invalid UTF-8 and
+ * lone surrogates) or come back from the database that stored them, so the
+ * lambda does not validate them again (RF_LAMBDA_TRUSTED_UTF8). */
+#define EVAL_CHUNK 64
+
+/* State of the dry run's and the apply loop's sinks. */
+typedef struct gate_eval {
+  size_t base;                 /* index of the current batch's first row */
+  size_t n;                    /* rows in all */
+  const rf_checker_t *checker;
+  rf_gate_verdict_t *v;        /* dry run: the detail of the first bad sample */
+  rf_apply_row_t *out;         /* apply: one per row */
+} gate_eval_t;
+
+/* Evaluates l on rows[0..st->n), calling sink(st, i, res) per row (row
+ * st->base + i). Returns 0, RF_ENOMEM or the sink's first non-zero return. */
+static int eval_rows(const rf_lambda_t *l, rf_lambda_ctx_t *ctx, rf_anomaly_t *const *rows,
+                     rf_lambda_sink_fn sink, gate_eval_t *st) {
+  rf_lambda_input_t in[EVAL_CHUNK];
+  for (st->base = 0; st->base < st->n; st->base += EVAL_CHUNK) {
+    size_t m = st->n - st->base < EVAL_CHUNK ? st->n - st->base : EVAL_CHUNK;
+    for (size_t i = 0; i < m; i++) {
+      const rf_anomaly_t *a = rows[st->base + i];
+      in[i] = (rf_lambda_input_t){a->value, a->value ? a->value_len : 0, a->row};
+    }
+    int rc = rf_lambda_eval_batch(ctx, l, in, m, RF_LAMBDA_TRUSTED_UTF8, sink, st);
+    if (rc)
+      return rc;
+  }
+  return 0;
 }
 
 /* Decides whether a successful result is an acceptable output: a str, int or
@@ -112,6 +139,37 @@ static bool result_type_ok(const rf_lambda_result_t *res) {
     return true;
   return res->type && (strcmp(res->type, "str") == 0 || strcmp(res->type, "int") == 0 ||
                        strcmp(res->type, "float") == 0);
+}
+
+#define DRY_RUN_BAD 1 /* dry_run_row's "stop: this sample fails" */
+
+/* The dry run's sink: DRY_RUN_BAD with v->detail on the first sample that
+ * raises, returns a wrong type or breaks the contract; RF_ENOMEM; else 0. */
+static int dry_run_row(void *arg, size_t i, const rf_lambda_result_t *res) {
+  gate_eval_t *st = arg;
+  rf_gate_verdict_t *v = st->v;
+  size_t k = st->base + i + 1;
+  char why[300];
+  if (!res->ok) {
+    snprintf(v->detail, sizeof(v->detail), "sample %zu of %zu: the transformation raised "
+             "%s: %s", k, st->n, res->error, res->message);
+    return DRY_RUN_BAD;
+  }
+  if (!result_type_ok(res)) {
+    snprintf(v->detail, sizeof(v->detail), "sample %zu of %zu: the transformation returned "
+             "a %s, not a str", k, st->n, res->type);
+    return DRY_RUN_BAD;
+  }
+  int c = rf_checker_check(st->checker, res->is_none ? NULL : res->value, res->value_len, why,
+                           sizeof(why));
+  if (c == RF_ENOMEM)
+    return RF_ENOMEM;
+  if (c) {
+    snprintf(v->detail, sizeof(v->detail), "sample %zu of %zu: the output breaks the "
+             "column contract: %s", k, st->n, why);
+    return DRY_RUN_BAD;
+  }
+  return 0;
 }
 
 int rf_gate_check(const rf_fix_candidate_t *cand, const rf_checker_t *checker,
@@ -153,38 +211,11 @@ int rf_gate_check(const rf_fix_candidate_t *cand, const rf_checker_t *checker,
     rc = RF_ENOMEM;
     goto out;
   }
-  for (size_t i = 0; i < cluster->n_reps; i++) {
-    const rf_anomaly_t *a = cluster->reps[i];
-    rf_lambda_result_t res;
-    if ((rc = eval_row(l, ctx, a, &res)))
-      goto out;
-    char why[300];
-    int bad = 0;
-    if (!res.ok) {
-      snprintf(v->detail, sizeof(v->detail), "sample %zu of %zu: the transformation raised "
-               "%s: %s", i + 1, cluster->n_reps, res.error, res.message);
-      bad = 1;
-    } else if (!result_type_ok(&res)) {
-      snprintf(v->detail, sizeof(v->detail), "sample %zu of %zu: the transformation returned "
-               "a %s, not a str", i + 1, cluster->n_reps, res.type);
-      bad = 1;
-    } else {
-      int c = rf_checker_check(checker, res.is_none ? NULL : res.value, res.value_len, why,
-                               sizeof(why));
-      if (c == RF_ENOMEM) {
-        rf_lambda_result_clear(&res);
-        rc = RF_ENOMEM;
-        goto out;
-      }
-      if (c) {
-        snprintf(v->detail, sizeof(v->detail), "sample %zu of %zu: the output breaks the "
-                 "column contract: %s", i + 1, cluster->n_reps, why);
-        bad = 1;
-      }
-    }
-    rf_lambda_result_clear(&res);
-    if (bad)
-      goto out;
+  gate_eval_t st = {.n = cluster->n_reps, .checker = checker, .v = v};
+  if ((rc = eval_rows(l, ctx, cluster->reps, dry_run_row, &st))) {
+    if (rc == DRY_RUN_BAD)
+      rc = 0;
+    goto out;
   }
   if (cluster->n_reps == 0) {
     snprintf(v->detail, sizeof(v->detail), "the cluster has no samples to prove the fix on");
@@ -221,40 +252,37 @@ static int reject_row(rf_apply_row_t *r, const char *reason, const char *fmt, ..
   return (r->detail = rf_strdup(buf)) ? 0 : RF_ENOMEM;
 }
 
+/* The apply loop's sink: fills out[row] (fixed with a copy of the value, or
+ * rejected with a reason). Returns 0 or RF_ENOMEM. */
+static int apply_row(void *arg, size_t i, const rf_lambda_result_t *res) {
+  gate_eval_t *st = arg;
+  rf_apply_row_t *r = &st->out[st->base + i];
+  char why[300];
+  if (!res->ok)
+    return reject_row(r, RF_REASON_APPLY_ERROR, "the transformation raised %s: %s", res->error,
+                      res->message);
+  if (!result_type_ok(res))
+    return reject_row(r, RF_REASON_INVALID_OUTPUT, "the transformation returned a %s, not a str",
+                      res->type);
+  int c = rf_checker_check(st->checker, res->is_none ? NULL : res->value, res->value_len, why,
+                           sizeof(why));
+  if (c == RF_ENOMEM)
+    return RF_ENOMEM;
+  if (c)
+    return reject_row(r, RF_REASON_INVALID_OUTPUT, "the output breaks the column contract: %s",
+                      why);
+  /* the result is borrowed from the ctx: the row keeps its own copy */
+  if (!res->is_none && (r->new_value = rf_memdup(res->value, res->value_len + 1)) == NULL)
+    return RF_ENOMEM;
+  r->fixed = true;
+  return 0;
+}
+
 int rf_apply_rows(const rf_lambda_t *l, const rf_checker_t *checker, rf_anomaly_t *const *rows,
                   size_t n, rf_lambda_ctx_t *ctx, rf_apply_row_t *out) {
-  int rc = 0;
   memset(out, 0, n * sizeof(*out));
-  for (size_t i = 0; i < n && rc == 0; i++) {
-    rf_lambda_result_t res;
-    rf_apply_row_t *r = &out[i];
-    if ((rc = eval_row(l, ctx, rows[i], &res)))
-      break;
-    char why[300];
-    if (!res.ok) {
-      rc = reject_row(r, RF_REASON_APPLY_ERROR, "the transformation raised %s: %s", res.error,
-                      res.message);
-    } else if (!result_type_ok(&res)) {
-      rc = reject_row(r, RF_REASON_INVALID_OUTPUT, "the transformation returned a %s, not a str",
-                      res.type);
-    } else {
-      int c = rf_checker_check(checker, res.is_none ? NULL : res.value, res.value_len, why,
-                               sizeof(why));
-      if (c == RF_ENOMEM)
-        rc = RF_ENOMEM;
-      else if (c)
-        rc = reject_row(r, RF_REASON_INVALID_OUTPUT, "the output breaks the column contract: %s",
-                        why);
-      else {
-        r->fixed = true;
-        if (!res.is_none) {
-          r->new_value = res.value; /* owned by the result: take it */
-          res.value = NULL;
-        }
-      }
-    }
-    rf_lambda_result_clear(&res);
-  }
+  gate_eval_t st = {.n = n, .checker = checker, .out = out};
+  int rc = eval_rows(l, ctx, rows, apply_row, &st);
   if (rc)
     for (size_t i = 0; i < n; i++)
       rf_apply_row_clear(&out[i]);

@@ -98,4 +98,28 @@ int rf_lambda_eval_ctx(rf_lambda_ctx_t *c, const rf_lambda_t *l, const char *x, 
 int rf_lambda_eval_borrow(rf_lambda_ctx_t *c, const rf_lambda_t *l, const char *x, size_t xlen,
                           const cJSON *row, rf_lambda_result_t *res);
 
+/* Batch evaluation: the apply loop's entry point (lib/gate.c), which
+ * evaluates one lambda over the rows of a cluster. */
+typedef struct rf_lambda_input {
+  const char *x; /* NULL means None */
+  size_t xlen;
+  const cJSON *row; /* as rf_lambda_eval's row */
+} rf_lambda_input_t;
+/* Receives row i's result. res (ok or a Python error) is borrowed as with
+ * rf_lambda_eval_borrow: res->value is valid until the sink returns; copy it
+ * to keep it. Return 0 to go on; any other value stops the batch. */
+typedef int (*rf_lambda_sink_fn)(void *arg, size_t i, const rf_lambda_result_t *res);
+/* flags: the caller guarantees every in[i].x is valid UTF-8 (rectify's intake
+ * validated it: rf_json_parse refuses invalid UTF-8 and lone surrogates), so it
+ * is not validated again. Invalid UTF-8 under this flag is a caller bug: debug
+ * builds assert; release builds give an unspecified (but memory-safe) result. */
+#define RF_LAMBDA_TRUSTED_UTF8 1u
+/* Evaluates l on in[0..n) in order on c, calling sink(arg, i, &res) after
+ * each row. Same results as rf_lambda_eval_borrow row by row, with the
+ * per-call work done once per batch. Returns 0 when every row went to the
+ * sink, RF_ENOMEM when an evaluation ran out of memory (rows before i were
+ * delivered), or the first non-zero value a sink returned. */
+int rf_lambda_eval_batch(rf_lambda_ctx_t *c, const rf_lambda_t *l, const rf_lambda_input_t *in,
+                         size_t n, unsigned flags, rf_lambda_sink_fn sink, void *arg);
+
 #endif

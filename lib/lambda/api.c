@@ -7,6 +7,7 @@
  * context's arena, which is recycled, so a ctx reused across rows allocates
  * nothing in steady state except the result string the caller owns.
  */
+#include <assert.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -338,7 +339,8 @@ static void end_eval(rf__ctx_t *c) {
 
 __attribute__((noinline)) static int eval_core(rf_lambda_ctx_t *c, const rf_lambda_t *l,
                                                const char *x, size_t xlen, const cJSON *row,
-                                               rf_lambda_result_t *res, bool borrow) {
+                                               rf_lambda_result_t *res, bool borrow,
+                                               bool trusted) {
   result_init(res);
   if (c->dirty) {
     end_eval(c);
@@ -372,7 +374,9 @@ __attribute__((noinline)) static int eval_core(rf_lambda_ctx_t *c, const rf_lamb
   if (x) {
     if (xlen > l->lim.max_str_bytes)
       rf__raise(c, "LimitError", "input too long (limit %zu bytes)", l->lim.max_str_bytes);
-    size_t ncp = rf__utf8_check(x, xlen);
+    /* trusted: valid by the caller's guarantee, only the code points are counted */
+    assert(!trusted || rf__utf8_check(x, xlen) != (size_t)-1);
+    size_t ncp = trusted ? rf__utf8_count(x, xlen) : rf__utf8_check(x, xlen);
     if (ncp == (size_t)-1)
       rf__raise(c, "ValueError", "input is not valid UTF-8");
     c->slots[0] = rf__v_str(c, x, xlen, ncp);
@@ -452,7 +456,7 @@ static inline bool kernel_fits(const rf_lambda_t *l, const char *x, const cJSON 
 
 int rf_lambda_eval_ctx(rf_lambda_ctx_t *c, const rf_lambda_t *l, const char *x, size_t xlen,
                        const cJSON *row, rf_lambda_result_t *res) {
-  if (kernel_fits(l, x, row) && rf__kernel_run(c, l, x, xlen, res)) {
+  if (kernel_fits(l, x, row) && rf__kernel_run(c, l, x, xlen, false, res)) {
     char *own = rf_malloc(res->value_len + 1);
     if (!own) {
       result_init(res);
@@ -463,14 +467,34 @@ int rf_lambda_eval_ctx(rf_lambda_ctx_t *c, const rf_lambda_t *l, const char *x, 
     res->borrowed = false;
     return 0;
   }
-  return eval_core(c, l, x, xlen, row, res, false);
+  return eval_core(c, l, x, xlen, row, res, false, false);
 }
 
 int rf_lambda_eval_borrow(rf_lambda_ctx_t *c, const rf_lambda_t *l, const char *x, size_t xlen,
                           const cJSON *row, rf_lambda_result_t *res) {
-  if (kernel_fits(l, x, row) && rf__kernel_run(c, l, x, xlen, res))
+  if (kernel_fits(l, x, row) && rf__kernel_run(c, l, x, xlen, false, res))
     return 0;
-  return eval_core(c, l, x, xlen, row, res, true);
+  return eval_core(c, l, x, xlen, row, res, true, false);
+}
+
+int rf_lambda_eval_batch(rf_lambda_ctx_t *c, const rf_lambda_t *l, const rf_lambda_input_t *in,
+                         size_t n, unsigned flags, rf_lambda_sink_fn sink, void *arg) {
+  bool trusted = (flags & RF_LAMBDA_TRUSTED_UTF8) != 0;
+  bool kernel = l->kernel != NULL, one = l->arity == 1;
+  rf_lambda_result_t res;
+  for (size_t i = 0; i < n; i++) {
+    const rf_lambda_input_t *r = &in[i];
+    if (!(kernel && r->x && (one || !r->row) &&
+          rf__kernel_run(c, l, r->x, r->xlen, trusted, &res))) {
+      int rc = eval_core(c, l, r->x, r->xlen, r->row, &res, true, trusted);
+      if (rc)
+        return rc;
+    }
+    int rc = sink(arg, i, &res);
+    if (rc)
+      return rc;
+  }
+  return 0;
 }
 
 int rf_lambda_eval(const rf_lambda_t *l, const char *x, size_t xlen, const cJSON *row,

@@ -487,8 +487,10 @@ int rf__refilt_sub(const rf__refilt_t *f, const char *repl, size_t rl, const cha
  * (*res filled, its value borrowed from c until the next evaluation), 0 when the input is outside
  * the kernel's reach (invalid UTF-8, an error, a limit that might be hit,
  * context-dependent case mapping): the caller then evaluates the tree, which
- * gives the same result by construction, or the error. Never raises. */
-int rf__kernel_run(rf__ctx_t *c, const rf_lambda_t *l, const char *x, size_t xlen,
+ * gives the same result by construction, or the error. Never raises.
+ * trusted: x is known to be valid UTF-8 (RF_LAMBDA_TRUSTED_UTF8), so it is
+ * not validated again (debug builds assert it). */
+int rf__kernel_run(rf__ctx_t *c, const rf_lambda_t *l, const char *x, size_t xlen, bool trusted,
                    rf_lambda_result_t *res);
 
 #endif

@@ -470,6 +470,127 @@ static void test_kernel_equivalence(void **state) {
   rf_lambda_ctx_free(c2);
 }
 
+/* ------------------------------------------------------------------ batches */
+
+typedef struct batch_log {
+  rf_lambda_result_t res[64]; /* owned copies of what the sink saw */
+  size_t n;
+  size_t stop_at; /* the sink returns 7 at this row (SIZE_MAX: never) */
+} batch_log_t;
+
+static int log_row(void *arg, size_t i, const rf_lambda_result_t *res) {
+  batch_log_t *b = arg;
+  assert_int_equal(i, b->n);
+  assert_true(b->n < 64);
+  rf_lambda_result_t *r = &b->res[b->n++];
+  *r = *res;
+  r->borrowed = false;
+  if (res->value) { /* borrowed: valid only until the sink returns (the copy is
+                      * the test's, outside allocation-failure injection) */
+    r->value = malloc(res->value_len + 1);
+    assert_non_null(r->value);
+    memcpy(r->value, res->value, res->value_len + 1);
+  }
+  return i == b->stop_at ? 7 : 0;
+}
+
+static void log_clear(batch_log_t *b) {
+  for (size_t i = 0; i < b->n; i++)
+    free(b->res[i].value);
+  b->n = 0;
+}
+
+/* rf_lambda_eval_batch gives, row by row, rf_lambda_eval_ctx's results: with
+ * and without RF_LAMBDA_TRUSTED_UTF8 (trusted only on valid UTF-8), kernels
+ * and tree walker, None inputs, rows, errors; a sink's stop value comes back;
+ * allocation failures end in RF_ENOMEM with nothing leaked. */
+static void test_batch(void **state) {
+  (void)state;
+  static const char *const more_src[] = {
+      "lambda x: x[::-1]", "lambda x: None", "lambda x: len(x)", "lambda x, row: x + str(row['n'])",
+      "lambda x, row: row.get('s', 'none')", "lambda x: x.strip() if x else 'empty'",
+  };
+  enum { NK = sizeof(kernel_src) / sizeof(kernel_src[0]), NM = sizeof(more_src) / sizeof(more_src[0]) };
+  const size_t nin = sizeof(fast_inputs) / sizeof(fast_inputs[0]);
+  rf_lambda_input_t in[64], valid[64];
+  size_t nvalid = 0;
+  cJSON *row = cJSON_Parse("{\"n\": 3, \"s\": \"\u00e9t\u00e9\"}");
+  assert_non_null(row);
+  assert_true(nin + 1 <= 64);
+  for (size_t i = 0; i < nin; i++) {
+    in[i] = (rf_lambda_input_t){fast_inputs[i], strlen(fast_inputs[i]), i % 2 ? row : NULL};
+    if (rf_utf8_valid(in[i].x, in[i].xlen))
+      valid[nvalid++] = in[i];
+  }
+  in[nin] = (rf_lambda_input_t){NULL, 0, row}; /* None */
+  valid[nvalid++] = in[nin];
+  rf_lambda_ctx_t *cb = rf_lambda_ctx_new(), *cr = rf_lambda_ctx_new();
+  batch_log_t *log = calloc(1, sizeof(*log));
+  assert_non_null(log);
+  for (size_t s = 0; s < NK + NM; s++) {
+    const char *src = s < NK ? kernel_src[s] : more_src[s - NK];
+    rf_lambda_t *l;
+    char err[256];
+    assert_int_equal(rf_lambda_compile(src, strlen(src), NULL, &l, err, sizeof(err)), 0);
+    for (int trusted = 0; trusted < 2; trusted++) {
+      const rf_lambda_input_t *v = trusted ? valid : in;
+      size_t n = trusted ? nvalid : nin + 1;
+      log->stop_at = SIZE_MAX;
+      assert_int_equal(rf_lambda_eval_batch(cb, l, v, n, trusted ? RF_LAMBDA_TRUSTED_UTF8 : 0,
+                                            log_row, log), 0);
+      assert_int_equal(log->n, n);
+      for (size_t i = 0; i < n; i++) {
+        rf_lambda_result_t b;
+        assert_int_equal(rf_lambda_eval_ctx(cr, l, v[i].x, v[i].xlen, v[i].row, &b), 0);
+        same_result(trusted ? "batch (trusted)" : "batch", src, v[i].x ? v[i].x : "None",
+                    &log->res[i], &b);
+        assert_int_equal(log->res[i].is_none, b.is_none);
+        rf_lambda_result_clear(&b);
+      }
+      log_clear(log);
+    }
+    log->stop_at = 2;
+    assert_int_equal(rf_lambda_eval_batch(cb, l, in, nin, 0, log_row, log), 7);
+    assert_int_equal(log->n, 3);
+    log_clear(log);
+    rf_lambda_free(l);
+  }
+  /* allocation failures: tree walker and kernel, each allocation in turn */
+  static const char *const walk_src[] = {"lambda x: x[::-1] + x.upper()",
+                                         "lambda x: x.strip().lower()"};
+  for (size_t s = 0; s < 2; s++) {
+    rf_lambda_t *l;
+    char err[256];
+    assert_int_equal(rf_lambda_compile(walk_src[s], strlen(walk_src[s]), NULL, &l, err,
+                                       sizeof(err)), 0);
+    bool done = false;
+    for (long k = 0; k < 500 && !done; k++) {
+      rf_lambda_ctx_t *c = rf_lambda_ctx_new();
+      if (!c)
+        continue;
+      log->stop_at = SIZE_MAX;
+      rf_alloc_fail_after(k);
+      int rc = rf_lambda_eval_batch(c, l, valid, nvalid, RF_LAMBDA_TRUSTED_UTF8, log_row, log);
+      rf_alloc_fail_reset();
+      if (rc == 0) {
+        assert_int_equal(log->n, nvalid);
+        done = true;
+      } else {
+        assert_int_equal(rc, RF_ENOMEM);
+      }
+      log_clear(log);
+      rf_lambda_ctx_free(c);
+    }
+    if (!done)
+      fail_msg("%s: the batch never succeeded", walk_src[s]);
+    rf_lambda_free(l);
+  }
+  free(log);
+  rf_lambda_ctx_free(cb);
+  rf_lambda_ctx_free(cr);
+  cJSON_Delete(row);
+}
+
 /* re.sub through the class filter equals re.sub through PCRE2, counts too. */
 static void test_refilt_equivalence(void **state) {
   (void)state;
@@ -594,7 +715,7 @@ int main(void) {
       cmocka_unit_test(test_limits),  cmocka_unit_test(test_api),
       cmocka_unit_test(test_threads), cmocka_unit_test(test_alloc_failures),
       cmocka_unit_test(test_kernel_equivalence), cmocka_unit_test(test_refilt_equivalence),
-      cmocka_unit_test(test_row_numbers),
+      cmocka_unit_test(test_row_numbers), cmocka_unit_test(test_batch),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
