@@ -718,7 +718,7 @@ static int stage_key(const rf_cluster_method_t *m, size_t st, const rf_cluster_t
   if (!rf_buf_ok(key) || mode_key(m, true, c, keys, scratch, key, share, &distinct))
     return RF_ENOMEM;
   if (key->len == before)
-    key->len = *prefix; /* no folded shape dominates either */
+    key->data[key->len = *prefix] = '\0'; /* no folded shape dominates either */
   return 0;
 }
 
@@ -820,6 +820,58 @@ int rf_cluster_embed_merge(rf_clustering_t *c, const float *vecs, size_t dim, do
   rf_free(links);
   rf_free(js);
   return rc;
+}
+
+int rf_clustering_split(rf_clustering_t *c, size_t k) {
+  if (k >= c->n || c->clusters[k].n_subs < 2)
+    return RF_EINVAL;
+  rf_cluster_t *m = &c->clusters[k];
+  size_t ns = m->n_subs, n = c->n + ns - 1;
+  rf_cluster_t *next = rf_malloc(n * sizeof(*next));
+  if (next == NULL)
+    return RF_ENOMEM;
+  memcpy(next, c->clusters, k * sizeof(*next));
+  memcpy(next + k, m->subs, ns * sizeof(*next)); /* the subs own their rows */
+  memcpy(next + k + ns, c->clusters + k + 1, (c->n - k - 1) * sizeof(*next));
+  rf_free(m->subs);
+  m->subs = NULL;
+  m->n_subs = 0;
+  cluster_clear(m);
+  rf_free(c->clusters);
+  c->clusters = next;
+  c->n = n;
+  return 0;
+}
+
+static void json_number(rf_buf_t *out, double v) {
+  char num[32];
+  snprintf(num, sizeof(num), "%.4g", v);
+  rf_buf_puts(out, num);
+}
+
+void rf_cluster_explain_json(const rf_cluster_t *c, rf_buf_t *out) {
+  rf_buf_putc(out, '[');
+  for (size_t i = 0; i < c->n_joins; i++) {
+    const rf_cluster_join_t *j = &c->joins[i];
+    const char *a = c->subs[j->a].fingerprint, *b = c->subs[j->b].fingerprint;
+    rf_buf_puts(out, i ? ",{\"method\":" : "{\"method\":");
+    rf_buf_json_str(out, j->method, strlen(j->method));
+    rf_buf_puts(out, ",\"a\":");
+    rf_buf_json_str(out, a, strlen(a));
+    rf_buf_puts(out, ",\"b\":");
+    rf_buf_json_str(out, b, strlen(b));
+    rf_buf_puts(out, ",\"key\":");
+    if (j->key)
+      rf_buf_json_str(out, j->key, strlen(j->key));
+    else
+      rf_buf_puts(out, "null");
+    rf_buf_puts(out, ",\"share\":");
+    json_number(out, j->share);
+    rf_buf_puts(out, ",\"similarity\":");
+    json_number(out, j->similarity);
+    rf_buf_putc(out, '}');
+  }
+  rf_buf_putc(out, ']');
 }
 
 void rf_cluster_mean_vector(const float *rep_vecs, size_t n_reps, size_t dim, float *out) {

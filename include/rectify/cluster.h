@@ -115,8 +115,8 @@ int rf_cluster_chain_parse(const char *spec, double embed_default, rf_cluster_ch
 void rf_cluster_chain_format(const rf_cluster_chain_t *chain, rf_buf_t *out);
 
 /* Clusters rows[0..n) of one (table, column) window with every stage of
- * chain but embed (which needs vectors: rf_cluster_embed_merge). Returns 0 or
- * RF_ENOMEM (then *out is empty). Deterministic: the same rows in the same
+ * chain but embed (which needs vectors: rf_cluster_embed_merge). Returns 0,
+ * RF_EINVAL (a chain without stages) or RF_ENOMEM; on error *out is empty. Deterministic: the same rows in the same
  * order give the same clusters, ids and joins. */
 int rf_cluster_chain_build(const rf_cluster_chain_t *chain, const char *table_name,
                            const char *column_name, rf_anomaly_t **rows, size_t n,
@@ -129,6 +129,19 @@ int rf_cluster_chain_build(const rf_cluster_chain_t *chain, const char *table_na
  * Returns 0, RF_EINVAL (bad dim/threshold) or RF_ENOMEM; on error c is left
  * exactly as it was. */
 int rf_cluster_embed_merge(rf_clustering_t *c, const float *vecs, size_t dim, double threshold);
+
+/* Split-back: replaces merged cluster c->clusters[k] by its sub-clusters, in
+ * place (clusters after k move up), each then a plain cluster of its own
+ * with its own id, fingerprint, rows and representatives. Returns 0,
+ * RF_EINVAL (k out of range or not merged) or RF_ENOMEM (c unchanged). */
+int rf_clustering_split(rf_clustering_t *c, size_t k);
+
+/* Appends why c is one cluster, as a JSON array (for quarantine rows and
+ * receipts): one object per join, in order,
+ *   {"method":"fingerprint","a":"9.9 a","b":"9.9 A.","key":"0.0|oz","share":1,"similarity":1}
+ * with a and b the two sub-clusters' fingerprints ("key" null for embed);
+ * "[]" for a cluster that was not merged. */
+void rf_cluster_explain_json(const rf_cluster_t *c, rf_buf_t *out);
 
 /* A cluster's vector from its representatives' vectors: the mean of
  * rep_vecs[0..n_reps) (each dim floats), scaled to unit length. */

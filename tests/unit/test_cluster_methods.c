@@ -637,6 +637,57 @@ static void test_embed_merge(void **state) {
   rows_free(&r);
 }
 
+static void test_split_and_explain(void **state) {
+  (void)state;
+  rows_t r;
+  rows_make(&r, weights, sizeof(weights) / sizeof(weights[0]));
+  rf_cluster_chain_t chain, shape;
+  assert_int_equal(rf_cluster_chain_parse(RF_CLUSTER_CHAIN_DEFAULT, 0.9, &chain, NULL, 0), 0);
+  assert_int_equal(rf_cluster_chain_parse("shape", 0.9, &shape, NULL, 0), 0);
+  rf_clustering_t c, s;
+  assert_int_equal(rf_cluster_chain_build(&chain, "t", "c", r.p, r.n, &c), 0);
+  assert_int_equal(rf_cluster_chain_build(&shape, "t", "c", r.p, r.n, &s), 0);
+  size_t k = (size_t)(find_cluster(&c, "12.0 oz") - c.clusters);
+  rf_buf_t b = RF_BUF_INIT;
+  rf_cluster_explain_json(&c.clusters[k], &b);
+  assert_string_equal(b.data, "[{\"method\":\"fingerprint\",\"a\":\"9.9 a\",\"b\":\"9.9 A.\","
+                              "\"key\":\"0.0|oz\",\"share\":1,\"similarity\":1}]");
+  rf_buf_reset(&b);
+  size_t plain = (size_t)(find_cluster(&c, "none") - c.clusters);
+  rf_cluster_explain_json(&c.clusters[plain], &b);
+  assert_string_equal(b.data, "[]");
+  rf_buf_free(&b);
+  assert_int_equal(rf_clustering_split(&c, plain), RF_EINVAL);
+  assert_int_equal(rf_clustering_split(&c, c.n), RF_EINVAL);
+  size_t before = c.n;
+  rf_alloc_fail_after(0);
+  assert_int_equal(rf_clustering_split(&c, k), RF_ENOMEM);
+  rf_alloc_fail_reset();
+  assert_int_equal(c.n, before);
+  check_bookkeeping(&c, &r);
+  /* Split every merged cluster: exactly the shape clustering comes back
+   * (same ids, rows and representatives), in the merged clusters' order. */
+  for (size_t i = 0; i < c.n; i++)
+    if (c.clusters[i].n_subs)
+      assert_int_equal(rf_clustering_split(&c, i), 0);
+  check_bookkeeping(&c, &r);
+  assert_int_equal(c.n, s.n);
+  for (size_t i = 0; i < s.n; i++) {
+    const rf_cluster_t *x = &s.clusters[i], *y = NULL;
+    for (size_t j = 0; j < c.n; j++)
+      if (strcmp(c.clusters[j].id, x->id) == 0)
+        y = &c.clusters[j];
+    assert_non_null(y);
+    assert_int_equal(y->n, x->n);
+    assert_memory_equal(y->rows, x->rows, x->n * sizeof(*x->rows));
+    assert_int_equal(y->n_reps, x->n_reps);
+    assert_memory_equal(y->reps, x->reps, x->n_reps * sizeof(*x->reps));
+  }
+  rf_clustering_free(&c);
+  rf_clustering_free(&s);
+  rows_free(&r);
+}
+
 static void test_alloc_failures(void **state) {
   (void)state;
   /* A window with merges of both kinds, non-ASCII values and long keys. */
@@ -707,7 +758,7 @@ int main(void) {
       cmocka_unit_test(test_vectors),      cmocka_unit_test(test_embed_plan),
       cmocka_unit_test(test_chain_parse),  cmocka_unit_test(test_chain_merges),
       cmocka_unit_test(test_chain_guards), cmocka_unit_test(test_embed_merge),
-      cmocka_unit_test(test_alloc_failures),
+      cmocka_unit_test(test_split_and_explain), cmocka_unit_test(test_alloc_failures),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
