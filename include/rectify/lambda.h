@@ -112,7 +112,8 @@ typedef int (*rf_lambda_sink_fn)(void *arg, size_t i, const rf_lambda_result_t *
 /* flags: the caller guarantees every in[i].x is valid UTF-8 (rectify's intake
  * validated it: rf_json_parse refuses invalid UTF-8 and lone surrogates), so it
  * is not validated again. Invalid UTF-8 under this flag is a caller bug: debug
- * builds assert; release builds give an unspecified (but memory-safe) result. */
+ * builds assert; release builds may give a wrong result and may read up to 3
+ * bytes past a sequence truncated at x[xlen). Pass only validated text. */
 #define RF_LAMBDA_TRUSTED_UTF8 1u
 /* Evaluates l on in[0..n) in order on c, calling sink(arg, i, &res) after
  * each row. Same results as rf_lambda_eval_borrow row by row, with the

@@ -685,7 +685,7 @@ int rf__kernel_run(rf__ctx_t *c, const rf_lambda_t *l, const char *x, size_t xle
   const char *type = "str";
   switch (k->final) {
   case KF_STR:
-    if (cur != 0 || k->nops == 0 || p != c->kbuf[1].data || len != c->kbuf[1].len) {
+    if (k->nops == 0 || p != c->kbuf[cur ^ 1].data || len != c->kbuf[cur ^ 1].len) {
       /* a view into x or into part of a scratch buffer: copy (NUL-terminated) */
       out->len = 0;
       out->oom = false;
@@ -695,7 +695,7 @@ int rf__kernel_run(rf__ctx_t *c, const rf_lambda_t *l, const char *x, size_t xle
       out->len = len;
       out->data[len] = '\0';
       p = out->data;
-    } /* else: the whole last scratch buffer (written by the last op) is the result */
+    } /* else: the whole scratch buffer written last (NUL-terminated: rf_buf) is the result */
     break;
   case KF_FLOAT: /* non-ASCII digits or spaces make these decline */
     out->len = 0;
