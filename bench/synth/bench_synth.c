@@ -223,6 +223,14 @@ static void on_fix(int status, rf_fix_candidate_t *cand, const char *why, void *
   snprintf(g->why, sizeof(g->why), "%s", why ? why : "");
 }
 
+static int cmp_fam(const void *x, const void *y) {
+  const fam_t *a = x, *b = y;
+  int c = strcmp(a->table, b->table);
+  if (c == 0)
+    c = strcmp(a->column, b->column);
+  return c ? c : strcmp(a->name, b->name);
+}
+
 static double now_s(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -436,7 +444,8 @@ int main(int argc, char **argv) {
     s = e;
   }
 
-  /* The table. */
+  /* The table, by column then family. */
+  qsort(fams, nfams, sizeof(fams[0]), cmp_fam);
   size_t tot = 0, exp_fix = 0, ok = 0, wrong = 0, q = 0, qok = 0;
   printf("| family | column | rows | fixable | fixed correctly | fixed wrong | quarantined | recall |\n");
   printf("|---|---|---:|---:|---:|---:|---:|---:|\n");
