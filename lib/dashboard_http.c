@@ -394,7 +394,7 @@ static bool host_ok(rf_dash_server_t *s, struct MHD_Connection *c) {
 }
 
 /* A POST from a browser comes from our own origin. NULL when fine, else why. */
-static const char *cross_site(rf_dash_server_t *s, struct MHD_Connection *c) {
+static const char *cross_site(struct MHD_Connection *c) {
   const char *sfs = header(c, "Sec-Fetch-Site");
   if (sfs && strcmp(sfs, "same-origin") != 0 && strcmp(sfs, "none") != 0)
     return "cross-site request refused (Sec-Fetch-Site)";
@@ -405,7 +405,6 @@ static const char *cross_site(rf_dash_server_t *s, struct MHD_Connection *c) {
     snprintf(want, sizeof(want), "http://%s", h ? h : "");
     if (strcasecmp(origin, want) != 0)
       return "cross-site request refused (Origin)";
-    (void)s;
   }
   return NULL;
 }
@@ -543,7 +542,7 @@ static enum MHD_Result post_action(rf_dash_server_t *s, struct MHD_Connection *c
 static enum MHD_Result login(rf_dash_server_t *s, struct MHD_Connection *c, const rf_buf_t *body) {
   rf_buf_t tok = RF_BUF_INIT, page = RF_BUF_INIT;
   enum MHD_Result r;
-  const char *why = cross_site(s, c);
+  const char *why = cross_site(c);
   if (why) {
     rf__dash_page_login(&page, why);
     r = send_html(c, 403, &page, NULL);
@@ -613,7 +612,7 @@ static enum MHD_Result handle(rf_dash_server_t *s, struct MHD_Connection *c, con
   if (get)
     return get_view(s, c, url, &pc);
   /* POST: same origin, and a CSRF token with the cookie. */
-  const char *why = cross_site(s, c);
+  const char *why = cross_site(c);
   if (why)
     return api ? send_json_error(c, 403, why) : send_buf(c, 403, "text/plain", why, strlen(why), NULL, NULL);
   if (strcmp(url, "/logout") == 0) {
