@@ -175,7 +175,9 @@ typedef struct search {
 
 /* ---- small helpers ------------------------------------------------------------------ */
 
-static bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+static bool is_space(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
 
 static void trim(const char **p, const char **e) {
   while (*p < *e && is_space(**p))
@@ -562,8 +564,9 @@ static void core_date(search_t *S, const source_t *src) {
         }
   }
   if (S->nc == before && strcmp(src->expr, "x") == 0)
-    note(S, "dates: no known format parses every sample%s", out_aware ? ""
-         : " (without %z in the column's format only UTC marks are accepted: an offset would be lost)");
+    note(S, "dates: no known format parses every sample%s",
+         out_aware ? "" : " (without %z in the column's format only UTC marks are accepted: an "
+                          "offset would be lost)");
   goto out;
 nomem:
   S->rc = RF_ENOMEM;
@@ -750,7 +753,8 @@ static void core_number(search_t *S, const source_t *src) {
   size_t *pl = NULL, *sl = NULL;
   rf_buf_t re = RF_BUF_INIT, num = RF_BUF_INIT, body = RF_BUF_INIT, desc = RF_BUF_INIT;
   if ((np = rf_calloc(S->n, sizeof(*np))) == NULL || (pf = rf_calloc(S->n, sizeof(char *))) == NULL ||
-      (sf = rf_calloc(S->n, sizeof(char *))) == NULL || (pl = rf_calloc(S->n, sizeof(size_t))) == NULL ||
+      (sf = rf_calloc(S->n, sizeof(char *))) == NULL ||
+      (pl = rf_calloc(S->n, sizeof(size_t))) == NULL ||
       (sl = rf_calloc(S->n, sizeof(size_t))) == NULL)
     goto nomem;
   size_t na = 0, nparen = 0, npfx = 0, nsfx = 0;
@@ -768,12 +772,14 @@ static void core_number(search_t *S, const source_t *src) {
     const unit_t *u;
     enum affix_kind pk = affix_kind(np[i].pfx, np[i].pfx_len, &u);
     if (pk != A_NONE && pk != A_CURRENCY) {
-      note(S, "number: unknown text before the number (%.*s)", (int)(np[i].pfx_len > 20 ? 20 : np[i].pfx_len), np[i].pfx);
+      note(S, "number: unknown text before the number (%.*s)",
+           (int)(np[i].pfx_len > 20 ? 20 : np[i].pfx_len), np[i].pfx);
       goto out;
     }
     enum affix_kind sk = affix_kind(np[i].sfx, np[i].sfx_len, &u);
     if (sk == A_UNKNOWN) {
-      note(S, "number: unknown text after the number (%.*s)", (int)(np[i].sfx_len > 20 ? 20 : np[i].sfx_len), np[i].sfx);
+      note(S, "number: unknown text after the number (%.*s)",
+           (int)(np[i].sfx_len > 20 ? 20 : np[i].sfx_len), np[i].sfx);
       goto out;
     }
     if (sk != A_NONE) {
@@ -1070,7 +1076,8 @@ static void core_email(search_t *S, const source_t *src) {
     if (!rf_buf_ok(&body))
       goto nomem;
     offer(S, fam, src->cost + 3, src->uses_row,
-          dot ? "email addresses with 'at' and 'dot' spelled out" : "email addresses with 'at' spelled out",
+          dot ? "email addresses with 'at' and 'dot' spelled out"
+              : "email addresses with 'at' spelled out",
           body.data);
   }
   if (any_contains(S, src, "<") && any_contains(S, src, ">")) {
@@ -1838,7 +1845,8 @@ static int decide(search_t *S, rf_fix_candidate_t **out, rf_synth_report_t *rep,
     rf_buf_printf(&reason, "; %zu rival%s (%zu ruled out by the cluster's rows)", ncls - 1,
                   ncls == 2 ? "" : "s", eliminated);
   if ((cand = rf_calloc(1, sizeof(*cand))) == NULL || !rf_buf_ok(&reason) ||
-      (cand->lambda_src = rf_strdup(w->src)) == NULL || (cand->generator = rf_strdup("synth")) == NULL ||
+      (cand->lambda_src = rf_strdup(w->src)) == NULL ||
+      (cand->generator = rf_strdup("synth")) == NULL ||
       (cand->pattern_type = rf_strdup(w->family)) == NULL ||
       (cand->reasoning = rf_buf_steal(&reason)) == NULL) {
     rc = RF_ENOMEM;
@@ -2209,7 +2217,8 @@ int rf_synth_explain(const rf_config_t *cfg, const char *table_name, const char 
     rf_json_error_t je;
     cJSON *d = rf_json_parse(s, (size_t)(t - s), 32, &je);
     if (d == NULL) {
-      snprintf(err, errlen, "line %zu: %s", line, je.status == RF_JSON_NOMEM ? "out of memory" : je.message);
+      snprintf(err, errlen, "line %zu: %s", line,
+               je.status == RF_JSON_NOMEM ? "out of memory" : je.message);
       rc = je.status == RF_JSON_NOMEM ? RF_ENOMEM : RF_EPARSE;
       goto out;
     }
