@@ -18,7 +18,7 @@ RF_DEB_PACKAGES=(
   libhiredis-dev librdkafka-dev libpq-dev libcjson-dev libcurl4-openssl-dev libssl-dev
   libuv1-dev libcmocka-dev libinih-dev libpcre2-dev libsystemd-dev libmicrohttpd-dev libgmp-dev
   redis-server postgresql python3
-  uthash-dev python3-prometheus-client systemd libicu-dev
+  uthash-dev python3-prometheus-client systemd libicu-dev chromium
 )
 
 rf_log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -36,6 +36,12 @@ rf_install_deps() {
       missing+=("$p")
     fi
   done
+  # Node.js and npm drive the dashboard's browser test. A machine that already
+  # has them (e.g. from another repository) keeps its own: Debian's nodejs/npm
+  # packages would conflict with it.
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    missing+=(nodejs npm)
+  fi
   if ((${#missing[@]} == 0)); then
     return 0
   fi
