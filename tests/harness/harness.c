@@ -923,7 +923,7 @@ static int lock_fd_open(const char *path) {
 /* Builds the template cluster in tmpdir: initdb, start on a private socket,
  * CREATE DATABASE rectify, clean shutdown. */
 static int build_template(const char *tmpdir) {
-  char data[600], sock[600], logdir[600], initdb[600], logpath[700];
+  char data[700], sock[700], logdir[700], initdb[700], logpath[800]; /* tmpdir < 600 */
   snprintf(data, sizeof(data), "%s/data", tmpdir);
   snprintf(sock, sizeof(sock), "%s/sock", tmpdir);
   snprintf(logdir, sizeof(logdir), "%s/log", tmpdir);
@@ -950,7 +950,7 @@ static int build_template(const char *tmpdir) {
     dump_tail(logpath);
     return -1;
   }
-  char sockopt[700], ping[800];
+  char sockopt[800], ping[900];
   snprintf(sockopt, sizeof(sockopt), "unix_socket_directories=%s", sock);
   snprintf(ping, sizeof(ping), "host=%s port=5432 dbname=postgres user=postgres connect_timeout=5",
            sock);

@@ -53,7 +53,10 @@ static inline void model_write_conf(model_env_t *m, const char *model_extra, con
            "[postgres]\nconninfo = %s\n"
            "[pipeline]\nwindow_ms = 200\nwindow_max_rows = 2000\ndrain_timeout_ms = 20000\n"
            "[model]\nurl = http://127.0.0.1:%d\nmodel = " MODEL_NAME "\n"
-           "prompt_dir = " RF_SOURCE_DIR "/conf/prompts\n%s\n%s\n%s",
+           "prompt_dir = " RF_SOURCE_DIR "/conf/prompts\n%s\n"
+           /* These tests count model calls: the offline synthesizer would fix some
+            * families first. */
+           "[fixes]\nsynth = no\n%s\n%s",
            e->dir, m->http_port, e->redis.port, e->pg.conninfo, m->fake_port,
            model_extra ? model_extra : "", extra ? extra : "", MODEL_CONTRACTS);
   assert_int_equal(rf_h_write_file(e->conf, body), 0);

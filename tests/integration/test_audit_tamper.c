@@ -147,7 +147,7 @@ static void tamper(const char *db, const char *sql) {
 }
 
 static int run_ctl(const char *sub, const char *db, const char *extra, char **out) {
-  char cmd[2048];
+  char cmd[4096];
   snprintf(cmd, sizeof(cmd),
            "%s/rectifyctl audit %s --db 'host=127.0.0.1 port=%d dbname=%s user=postgres' %s",
            rf_h_bin_dir(), sub, pg.port, db, extra ? extra : "");
