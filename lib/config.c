@@ -24,9 +24,10 @@
 
 #include "rectify/alloc.h"
 #include "rectify/buf.h"
+#include "rectify/cluster.h"
 #include "rectify/log.h"
 
-enum key_type { T_STR, T_INT, T_BOOL, T_SIZE, T_LOGLEVEL, T_RATIO };
+enum key_type { T_STR, T_INT, T_BOOL, T_SIZE, T_LOGLEVEL, T_RATIO, T_CHAIN };
 
 typedef struct key {
   const char *section;
@@ -117,6 +118,11 @@ static const key_t_ keys[] = {
      "When yes, a message for a table.column without a [column] contract is `malformed`."},
     {"pipeline", "txn_max_rows", T_INT, "20000", 1, 1000000, OFF(txn_max_rows),
      "The writer groups pending flushes into one transaction up to this many rows."},
+    {"pipeline", "cluster", T_CHAIN, RF_CLUSTER_CHAIN_DEFAULT, 0, 0, OFF(cluster_chain),
+     "How a window's rows are grouped into clusters that share one fix: comma-separated "
+     "stages, the first partitions, the others merge (shape, fingerprint, ngram[:N] with N in "
+     "1..8; docs/clustering.md). A [column] section may set its own `cluster`. A merged "
+     "cluster whose fix does not serve every part is split back and each part handled alone."},
     {"pipeline", "drain_timeout_ms", T_INT, "30000", 0, 3600000, OFF(drain_timeout_ms),
      "On SIGTERM, how long to keep retrying the database before giving up (unacknowledged "
      "messages are then redelivered later; nothing is lost)."},
@@ -247,9 +253,29 @@ static int parse_ll(const char *v, long long *out, bool size_suffix) {
   return 0;
 }
 
+/* Checks a clustering chain spec (`cluster` in [pipeline] and [column]).
+ * Returns 1, or 0 with the error. The embed stage needs the embedding client,
+ * which the pipeline does not have yet: refused here rather than silently
+ * skipped at run time. */
+static int check_chain(load_ctx_t *ctx, const char *name, const char *value) {
+  rf_cluster_chain_t chain;
+  char err[200];
+  if (rf_cluster_chain_parse(value, RF_CLUSTER_EMBED_THRESHOLD_DEFAULT, &chain, err,
+                             sizeof(err)) != 0)
+    return fail(ctx, "%s: %s", name, err);
+  if (chain.embed)
+    return fail(ctx, "%s: the embed stage is not supported by the pipeline yet "
+                     "(use shape, fingerprint, ngram[:N])", name);
+  return 1;
+}
+
 static int set_key(load_ctx_t *ctx, const key_t_ *k, const char *value) {
   char *base = (char *)ctx->cfg;
   switch (k->type) {
+  case T_CHAIN:
+    if (check_chain(ctx, k->name, value) == 0)
+      return 0;
+    __attribute__((fallthrough)); /* stored as the spec text */
   case T_STR: {
     char **slot = (char **)(base + k->offset);
     char *s = rf_strdup(value);
@@ -402,6 +428,10 @@ static int set_contract_key(load_ctx_t *ctx, const char *name, const char *value
     if (parse_bool(value, &c->nullable) < 0)
       return fail(ctx, "nullable: expected yes or no, got '%s'", value);
     return 1;
+  } else if (strcmp(name, "cluster") == 0) {
+    if (check_chain(ctx, name, value) == 0)
+      return 0;
+    slot = &c->cluster;
   } else if (strcmp(name, "max_length") == 0) {
     long long n;
     if (parse_ll(value, &n, false) < 0 || n < 0 || n > INT_MAX)
@@ -410,7 +440,7 @@ static int set_contract_key(load_ctx_t *ctx, const char *name, const char *value
     return 1;
   } else {
     return fail(ctx, "unknown key '%s' in [%s] (type, format, pattern, min, max, allowed, "
-                     "nullable, max_length)", name, ctx->cur_section);
+                     "nullable, max_length, cluster)", name, ctx->cur_section);
   }
   char *s = rf_strdup(value);
   if (s == NULL)
@@ -637,6 +667,7 @@ static void contract_free(rf_contract_t *c) {
   rf_free(c->pattern);
   rf_free(c->min);
   rf_free(c->max);
+  rf_free(c->cluster);
   for (size_t i = 0; i < c->n_allowed; i++)
     rf_free(c->allowed[i]);
   rf_free(c->allowed);
@@ -646,7 +677,7 @@ void rf_config_free(rf_config_t *cfg) {
   if (cfg == NULL)
     return;
   for (size_t i = 0; i < NKEYS; i++)
-    if (keys[i].type == T_STR)
+    if (keys[i].type == T_STR || keys[i].type == T_CHAIN)
       rf_free(*(char **)((char *)cfg + keys[i].offset));
   for (size_t i = 0; i < cfg->n_contracts; i++)
     contract_free(&cfg->contracts[i]);

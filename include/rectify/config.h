@@ -31,6 +31,7 @@ typedef struct rf_contract {
   size_t n_allowed;
   bool nullable;
   long max_length;   /* in characters; 0 = none */
+  char *cluster;     /* clustering chain spec (validated), or NULL: [pipeline] cluster */
   int line;          /* where the section starts */
 } rf_contract_t;
 
@@ -83,6 +84,7 @@ typedef struct rf_config {
   bool strict_columns;
   int txn_max_rows;
   int drain_timeout_ms;
+  char *cluster_chain;     /* clustering chain spec, validated (docs/clustering.md) */
   /* [audit] */
   char *audit_key_file;
   char *heads_file;        /* default: <state_dir>/audit-heads */
