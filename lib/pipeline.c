@@ -425,6 +425,7 @@ static void job_finish(job_t *j) {
   }
   if ((f = rf_flush_new(p->source->name, w->table_name, w->column_name)) == NULL)
     goto err;
+  f->json_canonical = true; /* intake canonicalised pk and row */
   f->opened_us = (int64_t)w->opened_ms * 1000;
   f->flushed_us = (int64_t)now_ms(p) * 1000;
   if (w->table_name == NULL) {
@@ -608,7 +609,22 @@ static void window_flush(rf_pipeline_t *p, window_t *w) {
     job_finish(j);
     return;
   }
-  int rc = rf_cluster_build(w->table_name, w->column_name, w->rows, w->n, &j->clusters);
+  /* The column's clustering chain, else the global one (both validated at
+   * load time, so a parse error here is a config that bypassed the loader). */
+  const rf_contract_t *contract = rf_config_contract(p->cfg, w->table_name, w->column_name);
+  const char *spec = contract && contract->cluster ? contract->cluster
+                     : p->cfg->cluster_chain      ? p->cfg->cluster_chain
+                                                  : RF_CLUSTER_CHAIN_DEFAULT;
+  rf_cluster_chain_t chain;
+  char cerr[200];
+  int rc = rf_cluster_chain_parse(spec, RF_CLUSTER_EMBED_THRESHOLD_DEFAULT, &chain, cerr,
+                                  sizeof(cerr));
+  if (rc)
+    rf_log(RF_LOG_ERR, "pipeline", "bad cluster chain table=%s column=%s chain=\"%s\" error=\"%s\"",
+           w->table_name, w->column_name, spec, cerr);
+  else
+    rc = rf_cluster_chain_build(&chain, w->table_name, w->column_name, w->rows, w->n,
+                                &j->clusters);
   if (rc == 0 && (j->results = rf_calloc(j->clusters.n ? j->clusters.n : 1,
                                          sizeof(*j->results))) == NULL)
     rc = RF_ENOMEM;
@@ -616,7 +632,6 @@ static void window_flush(rf_pipeline_t *p, window_t *w) {
     job_fail(j, rc);
     return;
   }
-  const rf_contract_t *contract = rf_config_contract(p->cfg, w->table_name, w->column_name);
   j->contract = contract;
   j->pending = 1; /* held until every cluster is started */
   for (size_t k = 0; k < j->clusters.n; k++) {
