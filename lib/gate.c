@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "rectify/alloc.h"
+#include "rectify/cluster.h"
 #include "rectify/error.h"
 #include "rectify/hash.h"
 #include "rectify/outcome.h"
@@ -220,6 +221,23 @@ int rf_gate_check(const rf_fix_candidate_t *cand, const rf_checker_t *checker,
   if (cluster->n_reps == 0) {
     snprintf(v->detail, sizeof(v->detail), "the cluster has no samples to prove the fix on");
     goto out;
+  }
+  /* A merged cluster's representatives are taken in turn from its
+   * sub-clusters, so with more than RF_CLUSTER_MAX_REPS of them some are not
+   * among them: one fix must serve every sub-cluster (docs/clustering.md). */
+  for (size_t s = 0; s < cluster->n_subs; s++) {
+    const rf_cluster_t *sub = &cluster->subs[s];
+    st = (gate_eval_t){.n = sub->n_reps, .checker = checker, .v = v};
+    if ((rc = eval_rows(l, ctx, sub->reps, dry_run_row, &st))) {
+      if (rc == DRY_RUN_BAD) {
+        char inner[sizeof(v->detail)];
+        memcpy(inner, v->detail, sizeof(inner));
+        snprintf(v->detail, sizeof(v->detail), "merged sub-cluster %s: %.540s", sub->fingerprint,
+                 inner);
+        rc = 0;
+      }
+      goto out;
+    }
   }
   v->ok = true;
   v->reason = NULL;

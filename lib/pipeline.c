@@ -91,6 +91,10 @@ typedef struct cluster_result {
   rf_lambda_t *lambda;       /* when the verdict is ok */
   rf_apply_row_t *rows;      /* when applied: one per row of the cluster */
   char fix_id[65];
+  bool gated;                /* the pipeline's gate has run on cand */
+  bool rerun;                /* split back: run the fix chain on this sub-cluster alone */
+  char *merge;               /* owned: why this cluster is (or was part of) a merge,
+                              * for the quarantine detail; NULL when never merged */
 } cluster_result_t;
 
 /* Fixes are applied on the loop when small, else on the thread pool. */
@@ -380,6 +384,7 @@ static void job_free(job_t *j) {
       rf_fix_candidate_free(res->cand);
       rf_free(res->why);
       rf_lambda_free(res->lambda);
+      rf_free(res->merge);
       if (res->rows)
         for (size_t r = 0; r < j->clusters.clusters[i].n; r++)
           rf_apply_row_clear(&res->rows[r]);
@@ -414,11 +419,28 @@ static void job_fail(job_t *j, int rc) {
   check_drained(p);
 }
 
+/* The quarantine detail of a row whose cluster is or was a merge: detail,
+ * then the merge's explanation (rf_cluster_explain_json), into *b. Returns 0
+ * (b->data is then the text, or NULL when detail is NULL and there is no
+ * merge) or RF_ENOMEM. */
+static int with_merge(rf_buf_t *b, const char *detail, const char *merge) {
+  rf_buf_reset(b);
+  if (detail == NULL && merge == NULL) {
+    rf_buf_free(b);
+    return 0;
+  }
+  rf_buf_puts(b, detail ? detail : "");
+  if (merge)
+    rf_buf_printf(b, "%s%s", detail && detail[0] ? "; " : "", merge);
+  return rf_buf_ok(b) ? 0 : RF_ENOMEM;
+}
+
 static void job_finish(job_t *j) {
   rf_pipeline_t *p = j->p;
   window_t *w = j->w;
   int rc = RF_ENOMEM;
   rf_flush_t *f = NULL;
+  rf_buf_t detail = {0};
   if (p->writer == NULL || p->source == NULL) { /* answered after shutdown: redelivered */
     rc = RF_ECANCELED;
     goto err;
@@ -442,9 +464,11 @@ static void job_finish(job_t *j) {
          * invalid_output). */
         for (size_t i = 0; i < c->n; i++) {
           rf_apply_row_t *r = &res->rows[i];
-          rc = r->fixed ? fixed_outcome(f, c->rows[i], c, res->cand, res->fix_id, r)
-                        : refused_outcome(f, c->rows[i], c, res->cand, res->fix_id, r->reason,
-                                          r->detail);
+          if (r->fixed)
+            rc = fixed_outcome(f, c->rows[i], c, res->cand, res->fix_id, r);
+          else if ((rc = with_merge(&detail, r->detail, res->merge)) == 0)
+            rc = refused_outcome(f, c->rows[i], c, res->cand, res->fix_id, r->reason,
+                                 detail.data);
           if (rc)
             goto err;
         }
@@ -452,17 +476,21 @@ static void job_finish(job_t *j) {
       }
       if (res->cand != NULL) {
         /* Refused by the gate: the whole cluster, with the raw answer kept. */
+        if ((rc = with_merge(&detail, res->verdict.detail, res->merge)))
+          goto err;
         for (size_t i = 0; i < c->n; i++)
           if ((rc = refused_outcome(f, c->rows[i], c, res->cand, res->fix_id,
-                                    res->verdict.reason, res->verdict.detail)))
+                                    res->verdict.reason, detail.data)))
             goto err;
         continue;
       }
       const char *why = res->why ? res->why : "no fix generator proposed a fix";
       const char *reason =
           rf_gen_model_is_unavailable(why) ? RF_REASON_MODEL_UNAVAILABLE : RF_REASON_NO_FIX;
+      if ((rc = with_merge(&detail, why, res->merge)))
+        goto err;
       for (size_t i = 0; i < c->n; i++)
-        if ((rc = quarantine_outcome(f, c->rows[i], c, reason, why)))
+        if ((rc = quarantine_outcome(f, c->rows[i], c, reason, detail.data)))
           goto err;
     }
   }
@@ -474,9 +502,11 @@ static void job_finish(job_t *j) {
   }
   if ((rc = rf_writer_submit(p->writer, f)))
     goto err;
+  rf_buf_free(&detail);
   job_free(j);
   return;
 err:
+  rf_buf_free(&detail);
   rf_flush_free(f);
   job_fail(j, rc);
 }
@@ -511,43 +541,196 @@ static void apply_done(uv_work_t *req, int status) {
     job_fail(j, status ? RF_ECANCELED : j->apply_rc);
 }
 
-/* Every cluster has answered: gate each candidate on its cluster, then apply
- * the accepted ones (inline when small, else on the thread pool). */
+static void on_fix(int status, rf_fix_candidate_t *cand, const char *why_none, void *arg);
+
+/* Runs the pipeline's gate on cluster k's candidate, once. Returns 0 or an
+ * error for job_fail. */
+static int gate_result(job_t *j, size_t k) {
+  rf_pipeline_t *p = j->p;
+  cluster_result_t *res = &j->results[k];
+  const rf_cluster_t *c = &j->clusters.clusters[k];
+  int rc;
+  char err[256];
+  if (res->cand == NULL || res->gated)
+    return 0;
+  res->gated = true;
+  if (c->n_subs >= 2 && res->merge == NULL) {
+    rf_buf_t merge = RF_BUF_INIT;
+    rf_buf_puts(&merge, "merged cluster: ");
+    rf_cluster_explain_json(c, &merge);
+    if (!rf_buf_ok(&merge)) {
+      rf_buf_free(&merge);
+      return RF_ENOMEM;
+    }
+    res->merge = rf_buf_steal(&merge);
+  }
+  if (j->checker == NULL && j->contract &&
+      (rc = rf_checker_new(j->contract, &j->checker, err, sizeof(err))) != 0 && rc != RF_EINVAL)
+    return rc;
+  if (res->cand->fix_id)
+    snprintf(res->fix_id, sizeof(res->fix_id), "%s", res->cand->fix_id);
+  else if (res->cand->lambda_src)
+    rf_fix_id(j->w->table_name, j->w->column_name, c->fingerprint, res->cand->lambda_src,
+              res->fix_id);
+  if ((rc = rf_gate_check(res->cand, j->checker, c, p->cfg->model_min_confidence,
+                          &res->verdict, &res->lambda)))
+    return rc;
+  if (!res->verdict.ok && res->cand->lambda_src == NULL && res->cand->reasoning)
+    snprintf(res->verdict.detail, sizeof(res->verdict.detail), "no usable answer: %s",
+             res->cand->reasoning);
+  if (!res->verdict.ok)
+    rf_log(RF_LOG_INFO, "pipeline", "fix refused table=%s column=%s fingerprint=%s rows=%zu "
+           "generator=%s reason=%s", j->w->table_name, j->w->column_name, c->fingerprint, c->n,
+           res->cand->generator ? res->cand->generator : "?", res->verdict.reason);
+  return 0;
+}
+
+static rf_fix_candidate_t *cand_dup(const rf_fix_candidate_t *c) {
+  rf_fix_candidate_t *d = rf_calloc(1, sizeof(*d));
+  if (d == NULL)
+    return NULL;
+  d->confidence = c->confidence;
+  const char *const from[] = {c->lambda_src, c->reasoning, c->pattern_type, c->generator,
+                              c->model,      c->fix_id,    c->raw_answer};
+  char **to[] = {&d->lambda_src, &d->reasoning, &d->pattern_type, &d->generator,
+                 &d->model,      &d->fix_id,    &d->raw_answer};
+  for (size_t i = 0; i < sizeof(from) / sizeof(from[0]); i++)
+    if (from[i] && (*to[i] = rf_strdup(from[i])) == NULL) {
+      rf_fix_candidate_free(d);
+      return NULL;
+    }
+  return d;
+}
+
+/* The split-back rule (docs/clustering.md): merged cluster k got no fix that
+ * serves every one of its sub-clusters, so it is replaced by them and each
+ * is handled alone: a sub-cluster whose own samples pass the merged
+ * cluster's candidate keeps it, the others are marked to run the fix chain
+ * on their own (rerun). No merge can then make a fix worse than no merge.
+ * Returns 0 or RF_ENOMEM (j stays consistent for job_fail). */
+static int split_back(job_t *j, size_t k) {
+  rf_pipeline_t *p = j->p;
+  const rf_cluster_t *c = &j->clusters.clusters[k];
+  size_t m = c->n_subs, n0 = j->clusters.n, kept = 0;
+  rf_buf_t merge = RF_BUF_INIT;
+  int rc = RF_ENOMEM;
+  char fp[sizeof(c->fingerprint)];
+  snprintf(fp, sizeof(fp), "%s", c->fingerprint);
+  rf_buf_puts(&merge, "split back from a merged cluster whose fix did not serve every part: ");
+  rf_cluster_explain_json(c, &merge);
+  if (!rf_buf_ok(&merge))
+    goto out;
+  cluster_result_t *grown = rf_realloc(j->results, (n0 + m - 1) * sizeof(*grown));
+  if (grown == NULL)
+    goto out;
+  j->results = grown;
+  if ((rc = rf_clustering_split(&j->clusters, k)))
+    goto out;
+  cluster_result_t old = j->results[k];
+  memmove(&j->results[k + m], &j->results[k + 1], (n0 - k - 1) * sizeof(*grown));
+  memset(&j->results[k], 0, m * sizeof(*grown));
+  rf_free(old.why);
+  rf_lambda_free(old.lambda);
+  rf_free(old.merge);
+  rc = 0;
+  for (size_t i = 0; i < m && rc == 0; i++) {
+    cluster_result_t *res = &j->results[k + i];
+    const rf_cluster_t *sub = &j->clusters.clusters[k + i];
+    res->rerun = true;
+    if ((res->merge = rf_strdup(merge.data)) == NULL) {
+      rc = RF_ENOMEM;
+      break;
+    }
+    if (old.cand == NULL || old.cand->lambda_src == NULL)
+      continue;
+    rf_gate_verdict_t v;
+    rf_lambda_t *l = NULL;
+    if ((rc = rf_gate_check(old.cand, j->checker, sub, p->cfg->model_min_confidence, &v, &l)))
+      break;
+    if (!v.ok)
+      continue;
+    if ((res->cand = cand_dup(old.cand)) == NULL) {
+      rf_lambda_free(l);
+      rc = RF_ENOMEM;
+      break;
+    }
+    res->verdict = v;
+    res->lambda = l;
+    res->gated = true;
+    res->rerun = false;
+    if (old.cand->fix_id)
+      snprintf(res->fix_id, sizeof(res->fix_id), "%s", old.cand->fix_id);
+    else
+      rf_fix_id(j->w->table_name, j->w->column_name, sub->fingerprint, old.cand->lambda_src,
+                res->fix_id);
+    kept++;
+  }
+  if (rc == 0)
+    rf_log(RF_LOG_INFO, "pipeline", "cluster split back table=%s column=%s fingerprint=%s "
+           "subs=%zu kept_fix=%zu rerun=%zu", j->w->table_name, j->w->column_name, fp, m, kept,
+           m - kept);
+  rf_fix_candidate_free(old.cand);
+out:
+  rf_buf_free(&merge);
+  return rc;
+}
+
+/* Every cluster has answered: gate each candidate on its cluster (a merged
+ * cluster on every sub-cluster's samples), split back the merged clusters
+ * left without a fix and run the fix chain again on their sub-clusters that
+ * need it (job_ready runs again when they answer), then apply the accepted
+ * fixes (inline when small, else on the thread pool). */
 static void job_ready(job_t *j) {
   rf_pipeline_t *p = j->p;
   int rc = 0;
   size_t to_apply = 0;
-  char err[256];
-  if (j->canceled) {
-    job_fail(j, RF_ECANCELED);
-    return;
-  }
-  for (size_t k = 0; k < j->clusters.n; k++) {
-    cluster_result_t *res = &j->results[k];
-    const rf_cluster_t *c = &j->clusters.clusters[k];
-    if (res->cand == NULL)
-      continue;
-    if (j->checker == NULL && j->contract &&
-        (rc = rf_checker_new(j->contract, &j->checker, err, sizeof(err))) != 0 && rc != RF_EINVAL)
-      goto fail;
-    if (res->cand->fix_id)
-      snprintf(res->fix_id, sizeof(res->fix_id), "%s", res->cand->fix_id);
-    else if (res->cand->lambda_src)
-      rf_fix_id(j->w->table_name, j->w->column_name, c->fingerprint, res->cand->lambda_src,
-                res->fix_id);
-    if ((rc = rf_gate_check(res->cand, j->checker, c, p->cfg->model_min_confidence,
-                            &res->verdict, &res->lambda)))
-      goto fail;
-    if (!res->verdict.ok && res->cand->lambda_src == NULL && res->cand->reasoning)
-      snprintf(res->verdict.detail, sizeof(res->verdict.detail), "no usable answer: %s",
-               res->cand->reasoning);
-    if (res->verdict.ok)
-      to_apply += c->n;
-    else
-      rf_log(RF_LOG_INFO, "pipeline", "fix refused table=%s column=%s fingerprint=%s rows=%zu "
-             "generator=%s reason=%s", j->w->table_name, j->w->column_name, c->fingerprint, c->n,
-             res->cand->generator ? res->cand->generator : "?", res->verdict.reason);
-  }
+  bool again;
+  do {
+    if (j->canceled) {
+      job_fail(j, RF_ECANCELED);
+      return;
+    }
+    again = false;
+    for (size_t k = 0; k < j->clusters.n; k++)
+      if ((rc = gate_result(j, k)))
+        goto fail;
+    /* From the last down, so that a split never moves a cluster still to be
+     * looked at; every split before any rerun starts, so that the cluster
+     * array the generators borrow no longer moves. */
+    for (size_t k = j->clusters.n; k-- > 0;) {
+      const cluster_result_t *res = &j->results[k];
+      if (j->clusters.clusters[k].n_subs >= 2 && !(res->cand && res->verdict.ok) &&
+          (rc = split_back(j, k)))
+        goto fail;
+    }
+    j->pending = 1; /* held until every rerun is started */
+    for (size_t k = 0; k < j->clusters.n; k++) {
+      cluster_result_t *res = &j->results[k];
+      if (!res->rerun)
+        continue;
+      res->rerun = false;
+      again = true;
+      cluster_call_t *call = rf_malloc(sizeof(*call));
+      rf_fix_request_t req = {j->w->table_name, j->w->column_name, j->contract,
+                              &j->clusters.clusters[k]};
+      if (call == NULL) {
+        res->why = rf_strdup("out of memory");
+        continue;
+      }
+      *call = (cluster_call_t){j, k};
+      j->pending++;
+      if ((rc = rf_fixchain_run(p->chain, &req, on_fix, call))) {
+        j->pending--;
+        rf_free(call);
+        res->why = rf_strdup(rf_strerror(rc));
+      }
+    }
+    if (--j->pending != 0)
+      return; /* on_fix calls job_ready again when the last rerun answers */
+  } while (again);
+  for (size_t k = 0; k < j->clusters.n; k++)
+    if (j->results[k].cand && j->results[k].verdict.ok)
+      to_apply += j->clusters.clusters[k].n;
   j->work.data = j;
   if (to_apply > RF_APPLY_INLINE_ROWS) {
     if ((rc = uv_queue_work(p->loop, &j->work, apply_work, apply_done)) != 0) {
