@@ -9,7 +9,7 @@
 FROM debian:bookworm-slim AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      build-essential cmake pkg-config uthash-dev \
+      build-essential cmake pkg-config uthash-dev libjemalloc-dev \
       libhiredis-dev librdkafka-dev libpq-dev libcjson-dev libcurl4-openssl-dev libssl-dev \
       libuv1-dev libinih-dev libpcre2-dev libsystemd-dev libmicrohttpd-dev libgmp-dev libicu-dev \
  && rm -rf /var/lib/apt/lists/*
@@ -25,7 +25,7 @@ FROM debian:bookworm-slim
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libhiredis0.14 librdkafka1 libpq5 libcjson1 libcurl4 libssl3 libuv1 libinih1 \
-      libpcre2-8-0 libsystemd0 libmicrohttpd12 libgmp10 libicu72 curl ca-certificates \
+      libpcre2-8-0 libsystemd0 libmicrohttpd12 libgmp10 libicu72 libjemalloc2 curl ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /var/lib/rectify --create-home \
       --shell /usr/sbin/nologin rectify

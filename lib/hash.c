@@ -9,23 +9,46 @@
 
 #include <pthread.h>
 
-/* Fetch the SHA-256 implementation once: EVP_sha256() makes every
- * DigestInit look the algorithm up again under a lock (OpenSSL 3). */
+/* Fetch the SHA-256 implementation once, and keep one digest context per
+ * thread: with OpenSSL 3 a fresh EVP_MD_CTX per digest costs allocations and
+ * name lookups that dwarf hashing a few hundred bytes (the writer hashes
+ * several times per row). The context is freed when its thread exits. */
 static EVP_MD *sha256_md;
+static pthread_key_t ctx_key;
 static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
 
-static void fetch_sha256(void) { sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL); }
+static void free_ctx(void *p) { EVP_MD_CTX_free(p); }
+
+static void fetch_sha256(void) {
+  sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+  if (pthread_key_create(&ctx_key, free_ctx) != 0)
+    sha256_md = NULL; /* every digest then fails cleanly with RF_EINTERNAL */
+}
+
+static EVP_MD_CTX *thread_ctx(void) {
+  pthread_once(&sha256_once, fetch_sha256);
+  if (sha256_md == NULL)
+    return NULL;
+  EVP_MD_CTX *ctx = pthread_getspecific(ctx_key);
+  if (ctx == NULL) {
+    if ((ctx = EVP_MD_CTX_new()) == NULL)
+      return NULL;
+    if (pthread_setspecific(ctx_key, ctx) != 0) {
+      EVP_MD_CTX_free(ctx);
+      return NULL;
+    }
+  }
+  return ctx;
+}
 
 int rf_sha256_parts(const void *const *parts, const size_t *lens, size_t n,
                     unsigned char out[RF_SHA256_LEN]) {
-  pthread_once(&sha256_once, fetch_sha256);
-  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+  EVP_MD_CTX *ctx = thread_ctx();
   unsigned int outlen = 0;
-  int ok = ctx != NULL && sha256_md != NULL && EVP_DigestInit_ex2(ctx, sha256_md, NULL) == 1;
+  int ok = ctx != NULL && EVP_DigestInit_ex2(ctx, sha256_md, NULL) == 1;
   for (size_t i = 0; ok && i < n; i++)
     ok = EVP_DigestUpdate(ctx, parts[i], lens[i]) == 1;
   ok = ok && EVP_DigestFinal_ex(ctx, out, &outlen) == 1 && outlen == RF_SHA256_LEN;
-  EVP_MD_CTX_free(ctx);
   return ok ? 0 : RF_EINTERNAL;
 }
 

@@ -118,7 +118,7 @@ static int fill_key(rf_anomaly_t *a) {
   return 0;
 }
 
-static int parse_fields(const rf_intake_opts_t *o, const cJSON *root, rf_anomaly_t *a) {
+static int parse_fields(const rf_intake_opts_t *o, cJSON *root, rf_anomaly_t *a) {
   int rc;
   if (!cJSON_IsObject(root))
     return reject(a, RF_REASON_MALFORMED, "message must be a JSON object, got %s",
@@ -175,9 +175,9 @@ static int parse_fields(const rf_intake_opts_t *o, const cJSON *root, rf_anomaly
                     json_type_name(row));
     if ((rc = canonical_of(row, &a->row_json)))
       return rc;
-    if ((a->row = cJSON_Duplicate(row, 1)) == NULL)
-      return RF_ENOMEM;
-    /* cJSON_Duplicate copies valuestring of numbers too, so exact texts survive. */
+    /* Keep the parsed row itself (numbers keep their text): detached from the
+     * message's tree, which the caller frees. */
+    a->row = cJSON_DetachItemViaPointer(root, (cJSON *)row);
   }
   static const char *const meta[] = {"reason", "source_system", "detected_at"};
   char **slots[] = {&a->reason_text, &a->source_system, &a->detected_at};

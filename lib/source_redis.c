@@ -529,6 +529,10 @@ static void conn_connect(conn_t *c) {
   }
   redisAsyncSetConnectCallback(ac, on_connect);
   redisAsyncSetDisconnectCallback(ac, on_disconnect);
+  /* Keep the reply buffer between reads: by default hiredis frees it once
+   * idle above 16 KiB, and a 1000-entry reply is far larger, so every read
+   * would allocate and free a large buffer (and make malloc consolidate). */
+  ac->c.reader->maxbuf = 0;
   c->ac = ac;
   if (s->password) {
     const char *argv[] = {"AUTH", s->password};

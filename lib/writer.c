@@ -896,7 +896,7 @@ static enum attempt prepare_nodes(rf_writer_t *w, size_t ng) {
        * re-derive from it. Text that is not JSON is left for PostgreSQL to
        * refuse (and the bisection to quarantine as malformed). */
       char **js[2] = {&o->pk_json, &o->row_json};
-      for (int k = 0; k < 2; k++) {
+      for (int k = 0; k < 2 && !n->f->json_canonical; k++) {
         if (*js[k] == NULL)
           continue;
         rf_json_error_t jerr;

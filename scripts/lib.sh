@@ -18,7 +18,7 @@ RF_DEB_PACKAGES=(
   libhiredis-dev librdkafka-dev libpq-dev libcjson-dev libcurl4-openssl-dev libssl-dev
   libuv1-dev libcmocka-dev libinih-dev libpcre2-dev libsystemd-dev libmicrohttpd-dev libgmp-dev
   redis-server postgresql python3
-  uthash-dev python3-prometheus-client systemd libicu-dev chromium
+  uthash-dev python3-prometheus-client systemd libicu-dev chromium libjemalloc-dev
 )
 
 rf_log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }

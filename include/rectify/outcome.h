@@ -79,6 +79,10 @@ typedef struct rf_flush {
   /* Filled by the writer on commit. */
   char *batch_id;        /* "<chain>:<seq>" */
   size_t n_duplicates;   /* rows whose key already had an outcome (redelivery) */
+  /* Set by whoever builds the flush when every pk_json and row_json is
+   * already rf_json_canonical() output (intake guarantees it); otherwise the
+   * writer canonicalises them before hashing. */
+  bool json_canonical;
   /* Opaque to the writer: the pipeline's bookkeeping (acks). */
   void *ack_data;
 } rf_flush_t;
