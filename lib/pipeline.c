@@ -82,6 +82,7 @@ struct rf_pipeline {
   unsigned char *audit_key;
   size_t audit_key_len;
   char *test_fail_keys; /* RECTIFY_TEST_FAIL_KEYS (test hook, docs/delivery.md), or NULL */
+  bool test_drop_outcome; /* RECTIFY_TEST_DROP_OUTCOME (test hook, docs/operations.md) */
 };
 
 typedef struct cluster_result {
@@ -304,22 +305,29 @@ static void on_acked(rf_source_t *s, size_t n, int status, void *arg) {
   check_drained(p);
 }
 
+/* A Sev-1: count it, tell the daemon (CRIT log, alert), and stop reading and
+ * acknowledging. The messages concerned stay held, so they are never acked
+ * by this process and come back after the operator restarts it. */
+static void sev1(rf_pipeline_t *p, size_t rows, const char *source) {
+  p->stats.reconcile_failures++;
+  p->sev1 = true;
+  rf_log(RF_LOG_CRIT, "pipeline", "SEV-1 reconciliation failed rows=%zu source=%s; "
+         "acknowledging stops until an operator restarts the daemon", rows, source);
+  if (p->sev1_cb) {
+    char what[256];
+    snprintf(what, sizeof(what), "reconciliation failed for a batch of %zu rows from %s", rows,
+             source);
+    p->sev1_cb(p, what, p->sev1_arg);
+  }
+  update_backpressure(p);
+}
+
 static void on_written(rf_flush_t *f, int status, void *arg) {
   rf_pipeline_t *p = arg;
   p->jobs--;
   if (status != 0) {
     if (status == RF_ERECONCILE) {
-      p->stats.reconcile_failures++;
-      p->sev1 = true;
-      rf_log(RF_LOG_CRIT, "pipeline", "SEV-1 reconciliation failed rows=%zu source=%s; "
-             "acknowledging stops until an operator restarts the daemon", f->n, f->source);
-      if (p->sev1_cb) {
-        char what[256];
-        snprintf(what, sizeof(what), "reconciliation failed for a batch of %zu rows from %s",
-                 f->n, f->source);
-        p->sev1_cb(p, what, p->sev1_arg);
-      }
-      update_backpressure(p);
+      sev1(p, f->n, f->source);
       /* The messages stay held (never acked) so nothing more is read. */
       rf_flush_free(f);
       check_drained(p);
@@ -399,6 +407,13 @@ static void job_free(job_t *j) {
 
 static void job_fail(job_t *j, int rc) {
   rf_pipeline_t *p = j->p;
+  if (rc == RF_ERECONCILE) {
+    sev1(p, j->w->n, p->source ? p->source->name : "?");
+    p->jobs--;
+    job_free(j); /* its ids stay held: never acknowledged by this process */
+    check_drained(p);
+    return;
+  }
   /* Nothing of this window can be committed now: leave it unacknowledged. It
    * is redelivered (pending re-read after reconnect or restart). */
   rf_log(RF_LOG_ERR, "pipeline", "window dropped unacknowledged rows=%zu error=\"%s\"", j->w->n,
@@ -493,6 +508,10 @@ static void job_finish(job_t *j) {
         if ((rc = quarantine_outcome(f, c->rows[i], c, reason, detail.data)))
           goto err;
     }
+  }
+  if (p->test_drop_outcome && f->n > 0) { /* test hook: a lost outcome, once */
+    p->test_drop_outcome = false;
+    rf_outcome_clear(&f->rows[--f->n]);
   }
   if (f->n != w->n) {
     rc = RF_ERECONCILE;
@@ -978,6 +997,12 @@ static int start_source(rf_pipeline_t *p, const char *redis_password, char *errb
                         size_t errlen) {
   const rf_config_t *cfg = p->cfg;
   int rc;
+  const char *drop = getenv("RECTIFY_TEST_DROP_OUTCOME");
+  if (drop && drop[0] == '1') {
+    p->test_drop_outcome = true;
+    rf_log(RF_LOG_WARN, "pipeline", "TEST HOOK active: RECTIFY_TEST_DROP_OUTCOME=1 (the first "
+           "window loses one outcome: a Sev-1)");
+  }
   const char *hook = getenv("RECTIFY_TEST_FAIL_KEYS");
   if (hook && hook[0]) {
     if ((p->test_fail_keys = rf_strdup(hook)) == NULL)
