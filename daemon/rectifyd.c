@@ -179,9 +179,24 @@ static void on_sighup(uv_signal_t *h, int signum) {
     d->configs[d->nconfigs++] = cfg;
     rf_log_set_level(cfg->log_level);
     int kept = rf_pipeline_reload(d->pipeline, cfg);
-    if (strcmp(cfg->http_listen, d->configs[d->nconfigs - 2]->http_listen) != 0) {
+    const rf_config_t *prev = d->configs[d->nconfigs - 2];
+    if (strcmp(cfg->http_listen, prev->http_listen) != 0) {
       rf_log(RF_LOG_WARN, "rectifyd", "reload: daemon.http_listen cannot change while running");
       kept++;
+    }
+    if (strcmp(cfg->model_url, prev->model_url) != 0) {
+      rf_log(RF_LOG_WARN, "rectifyd", "reload: model.url cannot change while running (restart "
+             "to apply)");
+      kept++;
+    }
+    if (d->model) {
+      int rc = rf_gen_model_reload(d->model, cfg, err, sizeof(err));
+      if (rc < 0) {
+        rf_log(RF_LOG_ERR, "rectifyd", "reload: model settings kept: %s", err);
+        kept++;
+      } else {
+        kept += rc;
+      }
     }
     rf_log(RF_LOG_NOTICE, "rectifyd", "reloaded config=%s log_level=%s not_applied=%d", d->path,
            rf_log_level_name(cfg->log_level), kept);

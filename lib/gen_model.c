@@ -943,6 +943,52 @@ int rf_gen_model_probe(rf_gen_model_t *g, rf_gen_model_probe_cb cb, void *arg) {
 
 const char *rf_gen_model_ident(const rf_gen_model_t *g) { return g->ident; }
 
+int rf_gen_model_reload(rf_gen_model_t *g, const rf_config_t *cfg, char *errbuf,
+                        size_t errlen) {
+  char *t_system = NULL, *t_user = NULL, *t_retry = NULL, *keep_alive = NULL;
+  if ((t_system = read_template(cfg->model_prompt_dir, "system.txt", errbuf, errlen)) == NULL ||
+      (t_user = read_template(cfg->model_prompt_dir, "user.txt", errbuf, errlen)) == NULL ||
+      (t_retry = read_template(cfg->model_prompt_dir, "retry.txt", errbuf, errlen)) == NULL ||
+      (keep_alive = rf_strdup(cfg->model_keep_alive)) == NULL) {
+    if (keep_alive == NULL && t_retry != NULL)
+      snprintf(errbuf, errlen, "out of memory");
+    rf_free(t_system);
+    rf_free(t_user);
+    rf_free(t_retry);
+    return RF_ECONFIG;
+  }
+  rf_free(g->t_system);
+  rf_free(g->t_user);
+  rf_free(g->t_retry);
+  rf_free(g->keep_alive);
+  g->t_system = t_system;
+  g->t_user = t_user;
+  g->t_retry = t_retry;
+  g->keep_alive = keep_alive;
+  g->concurrency = cfg->model_concurrency;
+  g->queue_max = cfg->model_queue_max;
+  g->retries = cfg->model_retries;
+  g->breaker_failures = cfg->model_breaker_failures;
+  g->seed = cfg->model_seed;
+  g->timeout_ms = cfg->model_timeout_ms;
+  g->backoff_ms = (uint64_t)cfg->model_backoff_ms;
+  g->cooldown_ms = (uint64_t)cfg->model_breaker_cooldown_ms;
+  g->max_wait_ms = (uint64_t)cfg->model_max_wait_ms;
+  g->min_confidence = cfg->model_min_confidence;
+  int kept = 0;
+  if (strcmp(cfg->model_name, g->model_name) != 0) {
+    rf_log(RF_LOG_WARN, "model", "reload: model.model cannot change while running (restart to "
+           "apply) old=\"%s\" new=\"%s\"", g->model_name, cfg->model_name);
+    kept++;
+  }
+  rf_log(RF_LOG_NOTICE, "model", "reloaded concurrency=%d queue_max=%d timeout_ms=%ld retries=%d "
+         "max_wait_ms=%llu min_confidence=%.2f prompts=%s", g->concurrency, g->queue_max,
+         g->timeout_ms, g->retries, (unsigned long long)g->max_wait_ms, g->min_confidence,
+         cfg->model_prompt_dir);
+  dispatch(g); /* a larger pool may start queued requests now */
+  return kept;
+}
+
 bool rf_gen_model_ready(const rf_gen_model_t *g) {
   return g->breaker == B_CLOSED && g->last_ok;
 }

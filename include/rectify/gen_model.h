@@ -60,6 +60,13 @@ int rf_gen_model_probe(rf_gen_model_t *g, rf_gen_model_probe_cb cb, void *arg);
 /* The model as recorded on fixes: "name@digest", or "name" while unknown. */
 const char *rf_gen_model_ident(const rf_gen_model_t *g);
 /* True when the last request got an answer and the breaker is closed. */
+/* SIGHUP: applies the [model] settings a running pool can change (limits,
+ * timeouts, retries, breaker, max wait, min_confidence, keep_alive, seed and
+ * the prompt templates, re-read from prompt_dir). Returns how many settings
+ * it could not apply (the model name; the url is the daemon's to compare),
+ * logged; or RF_ECONFIG with errbuf when a template cannot be read, and then
+ * nothing changes. */
+int rf_gen_model_reload(rf_gen_model_t *g, const rf_config_t *cfg, char *errbuf, size_t errlen);
 bool rf_gen_model_ready(const rf_gen_model_t *g);
 
 /* The pipeline's test: does this no-proposal reason say the model could not
