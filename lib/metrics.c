@@ -102,6 +102,8 @@ void rf_metrics_render_prometheus(const rf_metrics_snapshot_t *s, rf_buf_t *b) {
   counter(b, "rectify_batches_committed_total", "Batches (flushes) committed.", p->batches);
   counter(b, "rectify_reconciliation_failures_total",
           "Batches whose received != fixed + quarantined (Sev-1).", p->reconcile_failures);
+  counter(b, "rectify_audit_append_failures_total",
+          "Batches whose audit chain entry the database refused (Sev-1).", p->audit_failures);
 
   gauge(b, "rectify_inflight_messages", "Messages received and not yet acknowledged.",
         p->inflight);

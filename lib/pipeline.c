@@ -308,15 +308,19 @@ static void on_acked(rf_source_t *s, size_t n, int status, void *arg) {
 /* A Sev-1: count it, tell the daemon (CRIT log, alert), and stop reading and
  * acknowledging. The messages concerned stay held, so they are never acked
  * by this process and come back after the operator restarts it. */
-static void sev1(rf_pipeline_t *p, size_t rows, const char *source) {
-  p->stats.reconcile_failures++;
+static void sev1(rf_pipeline_t *p, int status, size_t rows, const char *source) {
+  const char *what_failed =
+      status == RF_ECORRUPT ? "audit append failed" : "reconciliation failed";
+  if (status == RF_ECORRUPT)
+    p->stats.audit_failures++;
+  else
+    p->stats.reconcile_failures++;
   p->sev1 = true;
-  rf_log(RF_LOG_CRIT, "pipeline", "SEV-1 reconciliation failed rows=%zu source=%s; "
-         "acknowledging stops until an operator restarts the daemon", rows, source);
+  rf_log(RF_LOG_CRIT, "pipeline", "SEV-1 %s rows=%zu source=%s; acknowledging stops until an "
+         "operator restarts the daemon", what_failed, rows, source);
   if (p->sev1_cb) {
     char what[256];
-    snprintf(what, sizeof(what), "reconciliation failed for a batch of %zu rows from %s", rows,
-             source);
+    snprintf(what, sizeof(what), "%s for a batch of %zu rows from %s", what_failed, rows, source);
     p->sev1_cb(p, what, p->sev1_arg);
   }
   update_backpressure(p);
@@ -326,8 +330,8 @@ static void on_written(rf_flush_t *f, int status, void *arg) {
   rf_pipeline_t *p = arg;
   p->jobs--;
   if (status != 0) {
-    if (status == RF_ERECONCILE) {
-      sev1(p, f->n, f->source);
+    if (status == RF_ERECONCILE || status == RF_ECORRUPT) {
+      sev1(p, status, f->n, f->source);
       /* The messages stay held (never acked) so nothing more is read. */
       rf_flush_free(f);
       check_drained(p);
@@ -408,7 +412,7 @@ static void job_free(job_t *j) {
 static void job_fail(job_t *j, int rc) {
   rf_pipeline_t *p = j->p;
   if (rc == RF_ERECONCILE) {
-    sev1(p, j->w->n, p->source ? p->source->name : "?");
+    sev1(p, rc, j->w->n, p->source ? p->source->name : "?");
     p->jobs--;
     job_free(j); /* its ids stay held: never acknowledged by this process */
     check_drained(p);

@@ -144,6 +144,7 @@ struct rf_writer {
   int64_t head_seq;
   unsigned char head_hash[RF_SHA256_LEN];
   int backoff_ms;
+  int audit_failures; /* consecutive refusals of the chain entry (ATT_AUDIT) */
   rf_buf_t copy_s, copy_q, scratch, a1, a2, a3, a4, a5, a6;
   claim_t *claims;
   size_t claims_cap;
@@ -447,12 +448,18 @@ int rf__writer_copy_row(const rf_outcome_t *o, const char *batch_id, rf_buf_t *s
 /* ---- one transaction ------------------------------------------------------------ */
 
 /* Outcome of one attempt. */
+/* Consecutive refusals of a chain entry by the database after which the
+ * flushes are handed back as a Sev-1 (RF_ECORRUPT) instead of retried. */
+#define RF_AUDIT_FAILURES 3
+
 enum attempt {
   ATT_OK = 0,
   ATT_RETRY,     /* transient or connection error: back off, reconnect if needed, retry */
   ATT_CONFLICT,  /* another writer appended to our chain: reload head, retry */
   ATT_DATA,      /* SQLSTATE class 22: some row can never be stored as is */
   ATT_RECONCILE, /* Sev-1 on w->group[bad] (or all when bad < 0) */
+  ATT_AUDIT,     /* the database refused the chain entry itself (not a conflict, not a
+                    lost connection): retried, then a Sev-1 after RF_AUDIT_FAILURES */
   ATT_NOMEM,
 };
 
@@ -854,6 +861,8 @@ static enum attempt insert_entries(rf_writer_t *w, size_t ng) {
   const char *params[6] = {w->chain_id, s->data, b->data, p->data, h->data, e->data};
   PGresult *res = PQexecPrepared(w->conn, "rf_audit", 6, params, NULL, NULL, 0);
   enum attempt a = PQresultStatus(res) == PGRES_COMMAND_OK ? ATT_OK : classify(w, res);
+  if (a == ATT_RETRY && PQstatus(w->conn) == CONNECTION_OK)
+    a = ATT_AUDIT;
   PQclear(res);
   return a;
 }
@@ -1108,8 +1117,18 @@ static void process(rf_writer_t *w, size_t ng) {
       for (size_t i = 0; i < ng; i++)
         hand_back(w, w->group[i], 0);
       w->backoff_ms = 100;
+      w->audit_failures = 0;
       return;
     }
+    case ATT_AUDIT:
+      if (++w->audit_failures < RF_AUDIT_FAILURES)
+        break; /* retried like any failure, below */
+      rf_log(RF_LOG_CRIT, "writer", "audit append failed sev=1 chain=%s attempts=%d error=\"%s\"",
+             w->chain_id, w->audit_failures, w->errmsg);
+      w->audit_failures = 0;
+      for (size_t i = 0; i < ng; i++)
+        hand_back(w, w->group[i], RF_ECORRUPT);
+      return;
     case ATT_RECONCILE: {
       rf_log(RF_LOG_CRIT, "writer", "reconciliation mismatch sev=1 chain=%s error=\"%s\"",
              w->chain_id, w->errmsg);

@@ -38,6 +38,7 @@ typedef struct rf_pipeline_stats {
   uint64_t batches;
   uint64_t acked;
   uint64_t reconcile_failures;
+  uint64_t audit_failures; /* chain entries the database refused (Sev-1) */
   uint64_t inflight;    /* held: received, not yet acknowledged */
   uint64_t windows_open;
   uint64_t window_rows; /* rows in open windows */

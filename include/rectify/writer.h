@@ -62,8 +62,9 @@ typedef struct rf_writer_config {
 } rf_writer_config_t;
 
 /* Called on the loop thread. status 0: committed, flush->batch_id and
- * flush->n_duplicates set. RF_ERECONCILE (Sev-1) or RF_EDB (refused by the
- * database): nothing of the flush was committed. RF_ECANCELED (closed while
+ * flush->n_duplicates set. RF_ERECONCILE (Sev-1), RF_ECORRUPT (Sev-1: the
+ * database refused the audit chain entry three times in a row) or RF_EDB
+ * (refused by the database): nothing of the flush was committed. RF_ECANCELED (closed while
  * the database was unreachable): not known to be committed (a COMMIT lost
  * with its connection may have landed; the redelivery will then be counted
  * as duplicates). In every error case: do not acknowledge. Ownership of

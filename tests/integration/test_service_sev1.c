@@ -107,9 +107,56 @@ static void test_sev1(void **state) {
   env_stop(&e);
 }
 
+static bool schema_ready(void *arg) {
+  core_env_t *e = arg;
+  return sql_ll(e, "SELECT (to_regclass('rectify.audit') IS NOT NULL)::int") == 1;
+}
+
+/* The database refuses the audit chain entry itself (here: a trigger a
+ * superuser added). After a few retries it is a Sev-1: CRIT, counted,
+ * nothing committed or acknowledged. */
+static void test_audit_append_refused(void **state) {
+  (void)state;
+  core_env_t e;
+  int http = free_port();
+  env_start(&e, NULL);
+  char conf[4096];
+  FILE *f = fopen(e.conf, "r");
+  size_t n = fread(conf, 1, sizeof(conf) - 1, f);
+  fclose(f);
+  conf[n] = '\0';
+  char *at = strstr(conf, "http_listen =\n");
+  assert_non_null(at);
+  char body[4600];
+  snprintf(body, sizeof(body), "%.*shttp_listen = 127.0.0.1:%d\n%s", (int)(at - conf), conf, http,
+           at + strlen("http_listen =\n"));
+  assert_int_equal(rf_h_write_file(e.conf, body), 0);
+  daemon_start(&e);
+  assert_true(rf_h_wait_until(schema_ready, &e, 30000));
+  assert_int_equal(rf_h_pg_exec(e.db,
+                                "CREATE FUNCTION public.no_audit() RETURNS trigger LANGUAGE plpgsql "
+                                "AS $$BEGIN RAISE EXCEPTION 'audit appends are refused'; END$$;"
+                                "CREATE TRIGGER no_audit BEFORE INSERT ON rectify.audit "
+                                "FOR EACH ROW EXECUTE FUNCTION public.no_audit();"),
+                   0);
+  produce(&e, 0, 100, "a");
+  file_has_t crit = {e.log, "CRIT pipeline: SEV-1 audit append failed"};
+  assert_true(rf_h_wait_until(has, &crit, 30000));
+  char url[128], *metrics = NULL;
+  snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", http);
+  usleep(400 * 1000);
+  assert_int_equal(http_get(url, &metrics), 200);
+  assert_non_null(strstr(metrics, "rectify_audit_append_failures_total 1\n"));
+  free(metrics);
+  assert_int_equal(received_total(&e), 0);
+  assert_int_equal(pending_count(&e), 100);
+  env_stop(&e);
+}
+
 int main(void) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
-  const struct CMUnitTest tests[] = {cmocka_unit_test(test_sev1)};
+  const struct CMUnitTest tests[] = {cmocka_unit_test(test_sev1),
+                                     cmocka_unit_test(test_audit_append_refused)};
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   curl_global_cleanup();
   return rc;
