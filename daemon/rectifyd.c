@@ -10,6 +10,7 @@
 #include <sys/time.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "rectify/alert.h"
@@ -29,6 +30,16 @@
 #define RF_PUBLISH_MS 250
 #define RF_HEALTH_STALE_MS 10000
 #define RF_MAX_CONFIGS 64
+
+/* A fatal error while starting: threads (writer, fix cache) and loop handles
+ * may be half set up, and unwinding them in reverse would only risk a hang
+ * or a crash on the way out. Nothing is held yet that needs saving (no
+ * message was taken from the source), so exit at once, without atexit
+ * handlers. */
+static void start_failed(void) {
+  fflush(NULL);
+  _exit(1);
+}
 
 static void usage(FILE *f) {
   fprintf(f,
@@ -349,17 +360,17 @@ int main(int argc, char **argv) {
   if (chain == NULL || build_chain(&d, cfg, chain) != 0 ||
       rf_pipeline_new(d.loop, cfg, chain, &d.pipeline) != 0) {
     rf_log(RF_LOG_CRIT, "rectifyd", "cannot build the fix generators");
-    return 1;
+    start_failed();
   }
   rf_pipeline_on_sev1(d.pipeline, on_sev1, &d);
   if (cfg->http_listen[0] &&
       rf_http_start(cfg->http_listen, on_http, &d, &d.http, err, sizeof(err)) != 0) {
     rf_log(RF_LOG_CRIT, "rectifyd", "http_listen: %s", err);
-    return 1;
+    start_failed();
   }
   if (rf_pipeline_start(d.pipeline, err, sizeof(err)) != 0) {
     rf_log(RF_LOG_CRIT, "rectifyd", "start failed: %s", err);
-    return 1;
+    start_failed();
   }
   uv_signal_init(d.loop, &d.sigterm);
   uv_signal_init(d.loop, &d.sigint);
