@@ -146,7 +146,10 @@ static void test_audit_append_refused(void **state) {
   snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", http);
   usleep(400 * 1000);
   assert_int_equal(http_get(url, &metrics), 200);
-  assert_non_null(strstr(metrics, "rectify_audit_append_failures_total 1\n"));
+  /* One per refused transaction: the windows may have gone in one or several. */
+  const char *v = strstr(metrics, "\nrectify_audit_append_failures_total ");
+  assert_non_null(v);
+  assert_true(atoi(v + strlen("\nrectify_audit_append_failures_total ")) >= 1);
   free(metrics);
   assert_int_equal(received_total(&e), 0);
   assert_int_equal(pending_count(&e), 100);
