@@ -43,7 +43,8 @@ typedef struct rf_gate_verdict {
   char detail[640];   /* when !ok: what failed, for the human and for a retry prompt */
 } rf_gate_verdict_t;
 
-/* Runs the gate for cand on cluster's representatives against checker
+/* Runs the gate for cand on cluster's representatives (and, for a merged
+ * cluster, on every sub-cluster's representatives) against checker
  * (NULL: the column has no contract, which fails: nothing to prove against).
  * On success, *lambda_out (when not NULL) receives the compiled lambda (free
  * with rf_lambda_free). Returns 0 with *v filled either way, or RF_ENOMEM. */
