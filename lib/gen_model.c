@@ -943,6 +943,20 @@ int rf_gen_model_probe(rf_gen_model_t *g, rf_gen_model_probe_cb cb, void *arg) {
 
 const char *rf_gen_model_ident(const rf_gen_model_t *g) { return g->ident; }
 
+/* The pool's numeric settings from [model]: at start and on reload. */
+static void apply_limits(rf_gen_model_t *g, const rf_config_t *cfg) {
+  g->concurrency = cfg->model_concurrency;
+  g->queue_max = cfg->model_queue_max;
+  g->retries = cfg->model_retries;
+  g->breaker_failures = cfg->model_breaker_failures;
+  g->seed = cfg->model_seed;
+  g->timeout_ms = cfg->model_timeout_ms;
+  g->backoff_ms = (uint64_t)cfg->model_backoff_ms;
+  g->cooldown_ms = (uint64_t)cfg->model_breaker_cooldown_ms;
+  g->max_wait_ms = (uint64_t)cfg->model_max_wait_ms;
+  g->min_confidence = cfg->model_min_confidence;
+}
+
 int rf_gen_model_reload(rf_gen_model_t *g, const rf_config_t *cfg, char *errbuf,
                         size_t errlen) {
   char *t_system = NULL, *t_user = NULL, *t_retry = NULL, *keep_alive = NULL;
@@ -965,16 +979,7 @@ int rf_gen_model_reload(rf_gen_model_t *g, const rf_config_t *cfg, char *errbuf,
   g->t_user = t_user;
   g->t_retry = t_retry;
   g->keep_alive = keep_alive;
-  g->concurrency = cfg->model_concurrency;
-  g->queue_max = cfg->model_queue_max;
-  g->retries = cfg->model_retries;
-  g->breaker_failures = cfg->model_breaker_failures;
-  g->seed = cfg->model_seed;
-  g->timeout_ms = cfg->model_timeout_ms;
-  g->backoff_ms = (uint64_t)cfg->model_backoff_ms;
-  g->cooldown_ms = (uint64_t)cfg->model_breaker_cooldown_ms;
-  g->max_wait_ms = (uint64_t)cfg->model_max_wait_ms;
-  g->min_confidence = cfg->model_min_confidence;
+  apply_limits(g, cfg);
   int kept = 0;
   if (strcmp(cfg->model_name, g->model_name) != 0) {
     rf_log(RF_LOG_WARN, "model", "reload: model.model cannot change while running (restart to "
@@ -1011,16 +1016,7 @@ int rf_gen_model_new(uv_loop_t *loop, const rf_config_t *cfg, rf_fixcache_t *fc,
   g->loop = loop;
   g->fc = fc;
   g->stats = stats;
-  g->concurrency = cfg->model_concurrency;
-  g->queue_max = cfg->model_queue_max;
-  g->retries = cfg->model_retries;
-  g->breaker_failures = cfg->model_breaker_failures;
-  g->seed = cfg->model_seed;
-  g->timeout_ms = cfg->model_timeout_ms;
-  g->backoff_ms = (uint64_t)cfg->model_backoff_ms;
-  g->cooldown_ms = (uint64_t)cfg->model_breaker_cooldown_ms;
-  g->max_wait_ms = (uint64_t)cfg->model_max_wait_ms;
-  g->min_confidence = cfg->model_min_confidence;
+  apply_limits(g, cfg);
   if ((g->model_name = rf_strdup(cfg->model_name)) == NULL ||
       (g->keep_alive = rf_strdup(cfg->model_keep_alive)) == NULL ||
       (g->ident = rf_strdup(cfg->model_name)) == NULL)
