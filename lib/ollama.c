@@ -389,6 +389,88 @@ char *rf_ollama_chat_content(const char *body, size_t len, char *why, size_t why
   return content;
 }
 
+void rf_ollama_embed_body(rf_buf_t *out, const char *model, const char *const *values,
+                          const size_t *lens, size_t n, const char *keep_alive) {
+  rf_buf_puts(out, "{\"model\":");
+  rf_buf_json_str(out, model, strlen(model));
+  rf_buf_puts(out, ",\"input\":[");
+  for (size_t i = 0; i < n; i++) {
+    if (i)
+      rf_buf_puts(out, ",");
+    if (values[i])
+      rf_buf_json_str(out, values[i], lens[i]);
+    else
+      rf_buf_puts(out, "\"<null>\"");
+  }
+  rf_buf_puts(out, "],\"keep_alive\":");
+  rf_buf_json_str(out, keep_alive, strlen(keep_alive));
+  rf_buf_puts(out, "}");
+}
+
+int rf_ollama_embed_parse(const char *body, size_t len, size_t n, size_t max_dim, float **vecs,
+                          size_t *dim, char *why, size_t whylen) {
+  int rc = RF_EPROTO;
+  float *out = NULL;
+  size_t d = 0, i = 0;
+  cJSON *root = cJSON_ParseWithLength(body, len);
+  const cJSON *embs = cJSON_GetObjectItemCaseSensitive(root, "embeddings");
+  const cJSON *e;
+  *vecs = NULL;
+  *dim = 0;
+  if (root == NULL) {
+    snprintf(why, whylen, "the /api/embed response is not JSON");
+    goto out;
+  }
+  if (!cJSON_IsArray(embs)) {
+    snprintf(why, whylen, "the /api/embed response has no `embeddings` list");
+    goto out;
+  }
+  if ((size_t)cJSON_GetArraySize(embs) != n) {
+    snprintf(why, whylen, "the /api/embed response has %d embeddings for %zu inputs",
+             cJSON_GetArraySize(embs), n);
+    goto out;
+  }
+  cJSON_ArrayForEach(e, embs) {
+    size_t k = cJSON_IsArray(e) ? (size_t)cJSON_GetArraySize(e) : 0;
+    if (i == 0) {
+      d = k;
+      if (d == 0 || d > max_dim) {
+        snprintf(why, whylen, "the /api/embed response has vectors of dimension %zu "
+                 "(expected 1..%zu)", d, max_dim);
+        goto out;
+      }
+      if ((out = rf_calloc(n, d * sizeof(*out))) == NULL) {
+        snprintf(why, whylen, "out of memory");
+        rc = RF_ENOMEM;
+        goto out;
+      }
+    }
+    if (k != d) {
+      snprintf(why, whylen, "the /api/embed response has embedding %zu of dimension %zu, "
+               "not %zu", i, k, d);
+      goto out;
+    }
+    size_t j = 0;
+    const cJSON *x;
+    cJSON_ArrayForEach(x, e) {
+      if (!cJSON_IsNumber(x)) {
+        snprintf(why, whylen, "the /api/embed response has a non-number in embedding %zu", i);
+        goto out;
+      }
+      out[i * d + j++] = (float)x->valuedouble;
+    }
+    i++;
+  }
+  *vecs = out;
+  *dim = d;
+  out = NULL;
+  rc = 0;
+out:
+  rf_free(out);
+  cJSON_Delete(root);
+  return rc;
+}
+
 void rf_ollama_error_text(const char *body, size_t len, char *out, size_t outlen) {
   cJSON *root = body ? cJSON_ParseWithLength(body, len) : NULL;
   const cJSON *e = cJSON_GetObjectItemCaseSensitive(root, "error");

@@ -8,8 +8,10 @@
  * guard that decides whether that endpoint may be non-loopback.
  *
  * API shapes (Ollama docs/api.md): POST /api/chat with stream:false and a
- * JSON-schema `format`; GET /api/version; GET /api/tags; errors are
- * {"error": "..."} with an HTTP status.
+ * JSON-schema `format`; POST /api/embed {"model", "input": [strings]} ->
+ * {"model", "embeddings": [[floats], ...]} (one per input, in order);
+ * GET /api/version; GET /api/tags; errors are {"error": "..."} with an HTTP
+ * status.
  *
  * Callback rule (libuv's): rf_ollama_request() that returns 0 calls its
  * callback exactly once, never before returning; one that fails never calls
@@ -66,6 +68,18 @@ void rf_ollama_chat_body(rf_buf_t *out, const char *model, const char *system, c
 /* The assistant's message.content of a /api/chat response (new string), or
  * NULL with why filled. */
 char *rf_ollama_chat_content(const char *body, size_t len, char *why, size_t whylen);
+/* The body of a POST /api/embed: {"model": model, "input": [values...],
+ * "keep_alive": keep_alive}; values[i] == NULL (SQL null) is sent as the
+ * string "<null>". Appends to out; check rf_buf_ok. */
+void rf_ollama_embed_body(rf_buf_t *out, const char *model, const char *const *values,
+                          const size_t *lens, size_t n, const char *keep_alive);
+/* Parses a /api/embed response that must hold exactly n embeddings of one
+ * common dimension (at most max_dim). Returns 0 with *vecs (new array of
+ * n * *dim floats, the caller frees it with rf_free) and *dim, RF_EPROTO with
+ * why filled (not JSON, no `embeddings`, wrong count, ragged or non-numeric
+ * vectors, dimension 0 or above max_dim) or RF_ENOMEM. */
+int rf_ollama_embed_parse(const char *body, size_t len, size_t n, size_t max_dim, float **vecs,
+                          size_t *dim, char *why, size_t whylen);
 /* The "error" text of an error response, or the start of the body. */
 void rf_ollama_error_text(const char *body, size_t len, char *out, size_t outlen);
 /* Looks model up in a /api/tags response ("name" or "model"; "x" also matches

@@ -6,6 +6,11 @@ It speaks the shapes of Ollama's docs/api.md that rectify uses:
   GET  /api/tags    -> {"models": [{"name", "model", "modified_at", "size", "digest", "details"}]}
   POST /api/chat    -> {"model", "created_at", "message": {"role": "assistant", "content"},
                         "done_reason": "stop", "done": true, ...durations}
+  POST /api/embed   -> {"model", "embeddings": [[floats], ...], "total_duration",
+                        "load_duration", "prompt_eval_count"}; `input` is a string or a
+                        list of strings; the vectors are the deterministic hashed
+                        trigrams of docs/clustering.md ("Deterministic vectors"), so
+                        rectify's rf_cluster_vector gives the same floats
   errors            -> {"error": "..."} with the status code (404 unknown model, 400 bad
                         request, 503 busy)
 
@@ -26,7 +31,8 @@ Scenario (JSON file given with --scenario, all keys optional):
    "reset": N,          first N chat requests get their connection reset
    "slow_ms": MS,       every chat answer waits MS first
    "slow_first": N,     ... only the first N (0 = all)
-   "missing_model": true  /api/tags does not list the model}
+   "missing_model": true  /api/tags does not list the model,
+   "embed_500": true    every /api/embed request answers 500 {"error": ...}}
 
 Every request is appended to --log as one JSON line {"ts", "method", "path", "body"}
 so tests can count model calls and check what was sent. python3 stdlib only.
@@ -41,7 +47,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-STATE = {"chat": 0}
+STATE = {"chat": 0, "embed": 0}
 LOCK = threading.Lock()
 
 
@@ -76,6 +82,20 @@ FAMILIES = [
     # the apply test's family: "item-<n>" -> 1000 // n (n = 0 raises)
     (r"item-\d+", lam("lambda x: str(1000 // int(x[5:]))", kind="label_prefix")),
 ]
+
+
+def vector(v: bytes, dim: int) -> list:
+    """docs/clustering.md "Deterministic vectors": the twin of rf_cluster_vector."""
+    t = b" " + bytes(c + 32 if 65 <= c <= 90 else c for c in v) + b" "
+    grams = [t[i:i + 3] for i in range(len(t) - 2)] or [t]
+    out = [0.0] * dim
+    for g in grams:
+        h = 2166136261
+        for c in g:
+            h = ((h ^ c) * 16777619) & 0xFFFFFFFF
+        out[h % dim] += -1.0 if h & 0x80000000 else 1.0
+    n = sum(x * x for x in out) ** 0.5
+    return [x / n for x in out] if n else out
 
 
 def broken_values(prompt):
@@ -166,6 +186,8 @@ class Handler(BaseHTTPRequestHandler):
             self.record(raw.decode("utf-8", "replace"))
             return self.send_json(400, {"error": "invalid JSON body"})
         self.record(body)
+        if self.path == "/api/embed":
+            return self.embed(body)
         if self.path != "/api/chat":
             return self.send_json(404, {"error": "404 page not found"})
         sc, a = self.server.scenario, self.server.args
@@ -198,6 +220,25 @@ class Handler(BaseHTTPRequestHandler):
             "load_duration": 1000, "prompt_eval_count": 100, "prompt_eval_duration": 1000,
             "eval_count": 50, "eval_duration": 1000})
 
+    def embed(self, body):
+        sc, a = self.server.scenario, self.server.args
+        with LOCK:
+            STATE["embed"] += 1
+        if sc.get("embed_500"):
+            return self.send_json(500, {"error": "embedding failed: scenario embed_500"})
+        if not isinstance(body, dict) or body.get("model") != a.embed_model:
+            model = body.get("model") if isinstance(body, dict) else None
+            return self.send_json(404, {"error": "model '%s' not found" % model})
+        inp = body.get("input")
+        if isinstance(inp, str):
+            inp = [inp]
+        if not isinstance(inp, list) or not inp or not all(isinstance(x, str) for x in inp):
+            return self.send_json(400, {"error": "input must be a string or a list of strings"})
+        return self.send_json(200, {
+            "model": a.embed_model,
+            "embeddings": [vector(x.encode("utf-8"), a.embed_dim) for x in inp],
+            "total_duration": 1000000, "load_duration": 1000, "prompt_eval_count": len(inp)})
+
 
 def main():
     ap = argparse.ArgumentParser()
@@ -206,6 +247,8 @@ def main():
     ap.add_argument("--log", required=True)
     ap.add_argument("--model", default="rectify-test:latest")
     ap.add_argument("--digest", default="a80c4f17acd55265feec403c7aef86be0c25983ab279d83f3bcd3abbcb5b8b72")
+    ap.add_argument("--embed-model", default="all-minilm")
+    ap.add_argument("--embed-dim", type=int, default=64)
     ap.add_argument("--scenario")
     args = ap.parse_args()
     srv = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
