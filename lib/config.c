@@ -122,7 +122,16 @@ static const key_t_ keys[] = {
      "How a window's rows are grouped into clusters that share one fix: comma-separated "
      "stages, the first partitions, the others merge (shape, fingerprint, ngram[:N] with N in "
      "1..8; docs/clustering.md). A [column] section may set its own `cluster`. A merged "
-     "cluster whose fix does not serve every part is split back and each part handled alone."},
+     "cluster whose fix does not serve every part is split back and each part handled alone. "
+     "A last stage embed[:T] merges clusters whose representatives' embeddings (Ollama "
+     "/api/embed, [model] url) have an average cosine of at least T; without a reachable "
+     "model it is skipped and counted (rectify_embed_fallbacks_total)."},
+    {"pipeline", "embed_threshold", T_RATIO, "0.9", 0, 0, OFF(embed_threshold),
+     "The cosine similarity (0 < T <= 1) at which the embed stage merges two clusters, for "
+     "chains that write `embed` without `:T`."},
+    {"pipeline", "embed_model", T_STR, "all-minilm", 0, 0, OFF(embed_model),
+     "The Ollama embedding model of the embed stage (e.g. all-minilm, nomic-embed-text); "
+     "requests go to [model] url under the same egress rule, pool and breaker."},
     {"pipeline", "drain_timeout_ms", T_INT, "30000", 0, 3600000, OFF(drain_timeout_ms),
      "On SIGTERM, how long to keep retrying the database before giving up (unacknowledged "
      "messages are then redelivered later; nothing is lost)."},
@@ -254,18 +263,14 @@ static int parse_ll(const char *v, long long *out, bool size_suffix) {
 }
 
 /* Checks a clustering chain spec (`cluster` in [pipeline] and [column]).
- * Returns 1, or 0 with the error. The embed stage needs the embedding client,
- * which the pipeline does not have yet: refused here rather than silently
- * skipped at run time. */
+ * Returns 1, or 0 with the error. An embed stage is accepted: without a
+ * model at run time the pipeline skips it and counts the fallback. */
 static int check_chain(load_ctx_t *ctx, const char *name, const char *value) {
   rf_cluster_chain_t chain;
   char err[200];
   if (rf_cluster_chain_parse(value, RF_CLUSTER_EMBED_THRESHOLD_DEFAULT, &chain, err,
                              sizeof(err)) != 0)
     return fail(ctx, "%s: %s", name, err);
-  if (chain.embed)
-    return fail(ctx, "%s: the embed stage is not supported by the pipeline yet "
-                     "(use shape, fingerprint, ngram[:N])", name);
   return 1;
 }
 

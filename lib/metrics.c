@@ -148,6 +148,13 @@ void rf_metrics_render_prometheus(const rf_metrics_snapshot_t *s, rf_buf_t *b) {
           m->synth_fixes);
   counter(b, "rectify_fix_rejections_total", "Fix candidates refused by the gate.",
           m->rejections);
+  counter(b, "rectify_embed_requests_total",
+          "POST /api/embed requests sent by the embed clustering stage (one per window at most).",
+          m->embed_requests);
+  counter(b, "rectify_embed_fallbacks_total",
+          "Windows whose embed stage was skipped (no model, breaker open, error): they went on "
+          "with the non-semantic clusters.",
+          m->embed_fallbacks);
   gauge(b, "rectify_ready", "1 when source, database and model are reachable.",
         s->source_ready && s->db_ready && (!s->model_configured || s->model_ready) &&
             !s->draining);

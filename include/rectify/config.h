@@ -85,6 +85,8 @@ typedef struct rf_config {
   int txn_max_rows;
   int drain_timeout_ms;
   char *cluster_chain;     /* clustering chain spec, validated (docs/clustering.md) */
+  double embed_threshold;  /* the embed stage's default cosine threshold */
+  char *embed_model;       /* the Ollama embedding model */
   /* [audit] */
   char *audit_key_file;
   char *heads_file;        /* default: <state_dir>/audit-heads */

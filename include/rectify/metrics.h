@@ -45,6 +45,8 @@ typedef struct rf_model_stats {
   uint64_t transfers;
   uint64_t synth_fixes;
   uint64_t rejections; /* candidates refused by the gate, any generator */
+  uint64_t embed_requests;  /* POST /api/embed sent by the embed clustering stage */
+  uint64_t embed_fallbacks; /* windows whose embed stage was skipped */
 } rf_model_stats_t;
 
 typedef struct rf_metrics_snapshot {
