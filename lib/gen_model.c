@@ -28,6 +28,7 @@
 #include "rectify/contract.h"
 #include "rectify/error.h"
 #include "rectify/gate.h"
+#include "rectify/hash.h"
 #include "rectify/log.h"
 #include "rectify/ollama.h"
 #include "rectify/outcome.h"
@@ -57,6 +58,23 @@ typedef struct recent {
   uint64_t expires_ms;
   struct recent *next;
 } recent_t;
+
+/* Embedding cache: open addressing on SHA-256(model NUL value), no deletion.
+ * Two generations bound it: when the current one holds RF_EMBED_GEN entries
+ * the old one is dropped and the current one becomes old (a hit there is
+ * copied forward), so at most 2 * RF_EMBED_GEN vectors are kept. */
+#define RF_EMBED_GEN 32768
+#define RF_EMBED_MAX_DIM 8192
+
+typedef struct embed_slot {
+  unsigned char key[RF_SHA256_LEN];
+  float *vec; /* NULL: empty slot */
+} embed_slot_t;
+
+typedef struct embed_table {
+  embed_slot_t *slots;
+  size_t cap, n; /* cap: a power of two, or 0 */
+} embed_table_t;
 
 typedef struct task task_t;
 struct task {
@@ -104,6 +122,10 @@ struct rf_gen_model {
   bool tick_running;
   bool draining, closing;
   int handles_open;
+  /* the embed clustering stage: two generations of cached vectors */
+  embed_table_t embed_cur, embed_old;
+  size_t embed_dim;      /* of every cached vector; 0 while none is */
+  int embed_inflight;
 };
 
 typedef struct probe {
@@ -1000,6 +1022,234 @@ bool rf_gen_model_ready(const rf_gen_model_t *g) {
 
 /* ---- lifecycle ------------------------------------------------------------------------------ */
 
+/* ---- embeddings (the embed clustering stage) --------------------------------------- */
+
+typedef struct embed_req {
+  rf_gen_model_t *g;
+  size_t n;
+  unsigned char (*keys)[RF_SHA256_LEN];
+  size_t *miss;     /* inputs whose vector was not cached, unique keys */
+  size_t n_miss;
+  rf_gen_model_embed_cb cb;
+  void *arg;
+} embed_req_t;
+
+static size_t slot_of(const embed_table_t *t, const unsigned char *key) {
+  size_t h;
+  memcpy(&h, key, sizeof(h));
+  return h & (t->cap - 1);
+}
+
+static float *table_get(const embed_table_t *t, const unsigned char *key) {
+  if (t->cap == 0)
+    return NULL;
+  for (size_t i = slot_of(t, key);; i = (i + 1) & (t->cap - 1)) {
+    if (t->slots[i].vec == NULL)
+      return NULL;
+    if (memcmp(t->slots[i].key, key, RF_SHA256_LEN) == 0)
+      return t->slots[i].vec;
+  }
+}
+
+static void table_free(embed_table_t *t) {
+  for (size_t i = 0; i < t->cap; i++)
+    rf_free(t->slots[i].vec);
+  rf_free(t->slots);
+  *t = (embed_table_t){0};
+}
+
+/* Stores a copy of vec (g->embed_dim floats) under key. Returns 0 or RF_ENOMEM. */
+static int cache_put(rf_gen_model_t *g, const unsigned char *key, const float *vec) {
+  embed_table_t *t = &g->embed_cur;
+  if (table_get(t, key))
+    return 0;
+  if (t->n >= RF_EMBED_GEN) {
+    table_free(&g->embed_old);
+    g->embed_old = *t;
+    *t = (embed_table_t){0};
+  }
+  if (t->cap == 0) {
+    if ((t->slots = rf_calloc(2 * RF_EMBED_GEN, sizeof(*t->slots))) == NULL)
+      return RF_ENOMEM;
+    t->cap = 2 * RF_EMBED_GEN;
+  }
+  float *copy = rf_malloc(g->embed_dim * sizeof(*copy));
+  if (copy == NULL)
+    return RF_ENOMEM;
+  memcpy(copy, vec, g->embed_dim * sizeof(*copy));
+  size_t i = slot_of(t, key);
+  while (t->slots[i].vec != NULL)
+    i = (i + 1) & (t->cap - 1);
+  memcpy(t->slots[i].key, key, RF_SHA256_LEN);
+  t->slots[i].vec = copy;
+  t->n++;
+  return 0;
+}
+
+static float *cache_get(rf_gen_model_t *g, const unsigned char *key) {
+  float *v = table_get(&g->embed_cur, key);
+  return v ? v : table_get(&g->embed_old, key);
+}
+
+static void cache_clear(rf_gen_model_t *g) {
+  table_free(&g->embed_cur);
+  table_free(&g->embed_old);
+  g->embed_dim = 0;
+}
+
+static void embed_req_free(embed_req_t *e) {
+  rf_free(e->keys);
+  rf_free(e->miss);
+  rf_free(e);
+}
+
+/* Assembles the n vectors (cache + fresh answers: fresh[m * dim] for miss m)
+ * into a new array of n * g->embed_dim floats, or NULL (out of memory). Runs
+ * before the fresh vectors are cached, so no eviction can take a hit away. */
+static float *embed_assemble(embed_req_t *e, const float *fresh) {
+  rf_gen_model_t *g = e->g;
+  size_t dim = g->embed_dim;
+  float *all = rf_malloc(e->n * dim * sizeof(*all));
+  for (size_t i = 0; all && i < e->n; i++) {
+    const float *v = cache_get(g, e->keys[i]);
+    for (size_t m = 0; v == NULL && fresh && m < e->n_miss; m++)
+      if (memcmp(e->keys[e->miss[m]], e->keys[i], RF_SHA256_LEN) == 0)
+        v = fresh + m * dim;
+    memcpy(all + i * dim, v, dim * sizeof(*all)); /* every key is a hit or a miss */
+  }
+  return all;
+}
+
+static void on_embed(const rf_ollama_reply_t *r, void *arg) {
+  embed_req_t *e = arg;
+  rf_gen_model_t *g = e->g;
+  char what[400];
+  float *vecs = NULL;
+  size_t dim = 0;
+  int status = RF_EUNAVAILABLE;
+  g->embed_inflight--;
+  if (r->status == RF_ECANCELED) {
+    status = RF_ECANCELED;
+    snprintf(what, sizeof(what), "canceled");
+  } else if (r->status != 0) {
+    snprintf(what, sizeof(what), "%s", r->error);
+    status = r->status;
+    breaker_failure(g, what); /* the server did not answer: the breaker's business */
+  } else if (r->http_status != 200) {
+    char et[256];
+    rf_ollama_error_text(r->body, r->len, et, sizeof(et));
+    snprintf(what, sizeof(what), "/api/embed answered HTTP %ld: %s", r->http_status, et);
+  } else if ((status = rf_ollama_embed_parse(r->body, r->len, e->n_miss, RF_EMBED_MAX_DIM, &vecs,
+                                             &dim, what, sizeof(what))) == 0) {
+    breaker_success(g);
+    if (g->embed_dim != dim) { /* the model changed under us: start over */
+      bool had_hits = e->n_miss < e->n;
+      cache_clear(g);
+      g->embed_dim = dim;
+      if (had_hits) { /* their cached vectors had the old dimension */
+        rf_free(vecs);
+        snprintf(what, sizeof(what), "the embedding dimension changed to %zu", dim);
+        goto fallback;
+      }
+    }
+    float *all = embed_assemble(e, vecs);
+    for (size_t m = 0; all && m < e->n_miss; m++)
+      if (cache_put(g, e->keys[e->miss[m]], vecs + m * dim))
+        break; /* out of memory: the rest is not cached, the answer stands */
+    rf_free(vecs);
+    if (all) {
+      e->cb(0, all, dim, NULL, e->arg);
+      rf_free(all);
+      embed_req_free(e);
+      return;
+    }
+    status = RF_ENOMEM;
+    snprintf(what, sizeof(what), "out of memory");
+  }
+fallback:
+  if (status == 0)
+    status = RF_EUNAVAILABLE;
+  g->stats->embed_fallbacks++;
+  rf_log(RF_LOG_WARN, "model", "embed request failed inputs=%zu error=\"%s\"", e->n_miss, what);
+  e->cb(status, NULL, 0, what, e->arg);
+  embed_req_free(e);
+}
+
+int rf_gen_model_embed(rf_gen_model_t *g, const char *model, const char *const *values,
+                       const size_t *lens, size_t n, rf_gen_model_embed_cb cb, void *arg) {
+  int rc = RF_ENOMEM;
+  rf_buf_t body = RF_BUF_INIT;
+  const char **mv = NULL;
+  size_t *ml = NULL;
+  embed_req_t *e = NULL;
+  if (n == 0 || n > RF_EMBED_GEN) {
+    rc = RF_EINVAL;
+    goto out;
+  }
+  if (g->closing || g->draining || g->breaker != B_CLOSED || g->embed_inflight >= g->concurrency) {
+    rc = RF_EUNAVAILABLE;
+    goto out;
+  }
+  if ((e = rf_calloc(1, sizeof(*e))) == NULL || (e->keys = rf_calloc(n, sizeof(*e->keys))) == NULL ||
+      (e->miss = rf_calloc(n, sizeof(*e->miss))) == NULL)
+    goto out;
+  e->g = g;
+  e->n = n;
+  e->cb = cb;
+  e->arg = arg;
+  for (size_t i = 0; i < n; i++) {
+    const void *parts[3] = {model, "", values[i] ? values[i] : RF_CLUSTER_NULL_KEY};
+    size_t plens[3] = {strlen(model), 1, values[i] ? lens[i] : strlen(RF_CLUSTER_NULL_KEY)};
+    if (values[i] == NULL)
+      parts[1] = "\1"; /* NULL and the string "<null>" are different inputs */
+    if ((rc = rf_sha256_parts(parts, plens, 3, e->keys[i])) != 0)
+      goto out;
+    if (cache_get(g, e->keys[i]) != NULL)
+      continue;
+    size_t m = 0;
+    while (m < e->n_miss && memcmp(e->keys[e->miss[m]], e->keys[i], RF_SHA256_LEN) != 0)
+      m++;
+    if (m == e->n_miss)
+      e->miss[e->n_miss++] = i;
+  }
+  if (e->n_miss == 0) {
+    float *all = embed_assemble(e, NULL);
+    if (all == NULL)
+      goto out;
+    cb(0, all, g->embed_dim, NULL, arg);
+    rf_free(all);
+    embed_req_free(e);
+    return 1;
+  }
+  rc = RF_ENOMEM;
+  if ((mv = rf_calloc(e->n_miss, sizeof(*mv))) == NULL ||
+      (ml = rf_calloc(e->n_miss, sizeof(*ml))) == NULL)
+    goto out;
+  for (size_t m = 0; m < e->n_miss; m++) {
+    mv[m] = values[e->miss[m]];
+    ml[m] = lens[e->miss[m]];
+  }
+  rf_ollama_embed_body(&body, model, mv, ml, e->n_miss, g->keep_alive);
+  if (!rf_buf_ok(&body))
+    goto out;
+  if ((rc = rf_ollama_request(g->ollama, "/api/embed", body.data, g->timeout_ms, on_embed, e)))
+    goto out;
+  g->embed_inflight++;
+  g->stats->embed_requests++;
+  rf_log(RF_LOG_DEBUG, "model", "embed request inputs=%zu cached=%zu", e->n_miss, n - e->n_miss);
+  e = NULL;
+  rc = 0;
+out:
+  if (rc < 0)
+    g->stats->embed_fallbacks++;
+  if (e)
+    embed_req_free(e);
+  rf_free(mv);
+  rf_free(ml);
+  rf_buf_free(&body);
+  return rc;
+}
+
 int rf_gen_model_new(uv_loop_t *loop, const rf_config_t *cfg, rf_fixcache_t *fc,
                      rf_model_stats_t *stats, rf_gen_model_t **out, char *errbuf, size_t errlen) {
   int rc;
@@ -1073,6 +1323,7 @@ static void maybe_free(rf_gen_model_t *g) {
   rf_free(g->t_system);
   rf_free(g->t_user);
   rf_free(g->t_retry);
+  cache_clear(g);
   rf_free(g);
 }
 

@@ -77,6 +77,29 @@ bool rf_gen_model_is_unavailable(const char *why_none);
  * (their rows stay unacknowledged and come back after the restart); tasks
  * with a healthy model finish. */
 void rf_gen_model_drain(rf_gen_model_t *g);
+/* ---- embeddings: the embed clustering stage (docs/clustering.md) ----
+ *
+ * One POST /api/embed for the values whose vectors are not cached yet
+ * (cache: SHA-256 of model and value, bounded at 65,536 vectors), through the
+ * same client, egress rule and breaker as generation: nothing is sent while
+ * the breaker is not closed, at most `concurrency` embed requests are in
+ * flight, and a request that gets no answer (timeout, connection) counts as a
+ * breaker failure. No retries: the caller's fallback (the non-semantic
+ * clusters) is always available. stats->embed_requests counts requests sent,
+ * stats->embed_fallbacks every call that did not end with vectors.
+ *
+ * cb gets status 0 with vecs[i * dim ..] for values[i] (borrowed for the
+ * callback's duration), or a negative code with why. */
+typedef void (*rf_gen_model_embed_cb)(int status, const float *vecs, size_t dim, const char *why,
+                                      void *arg);
+/* Embeds values[0..n) (values[i] == NULL: SQL null) with the Ollama model
+ * `model`. Returns 1 when every vector was cached (cb has then ALREADY run,
+ * before returning), 0 when a request is in flight (cb runs exactly once,
+ * later), or RF_EUNAVAILABLE (breaker not closed, pool full, closing),
+ * RF_EINVAL (n == 0 or too many values) or RF_ENOMEM: cb never runs. */
+int rf_gen_model_embed(rf_gen_model_t *g, const char *model, const char *const *values,
+                       const size_t *lens, size_t n, rf_gen_model_embed_cb cb, void *arg);
+
 /* Cancels everything (RF_ECANCELED), closes the client and the timer, frees
  * g once the loop has closed them. */
 void rf_gen_model_close(rf_gen_model_t *g);
