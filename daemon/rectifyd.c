@@ -154,6 +154,7 @@ static void on_drained(rf_pipeline_t *p, int status, void *arg) {
          status ? rf_err_name(status) : "ok");
   if (st.reconcile_failures)
     d->exit_code = 3;
+  rf_pipeline_set_embedder(p, NULL);
   rf_gen_model_close(d->model);
   d->model = NULL;
   rf_fixcache_close(d->fixcache);
@@ -363,6 +364,7 @@ int main(int argc, char **argv) {
     start_failed();
   }
   rf_pipeline_on_sev1(d.pipeline, on_sev1, &d);
+  rf_pipeline_set_embedder(d.pipeline, d.model); /* NULL without [model] url */
   if (cfg->http_listen[0] &&
       rf_http_start(cfg->http_listen, on_http, &d, &d.http, err, sizeof(err)) != 0) {
     rf_log(RF_LOG_CRIT, "rectifyd", "http_listen: %s", err);

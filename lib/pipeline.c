@@ -83,6 +83,7 @@ struct rf_pipeline {
   size_t audit_key_len;
   char *test_fail_keys; /* RECTIFY_TEST_FAIL_KEYS (test hook, docs/delivery.md), or NULL */
   bool test_drop_outcome; /* RECTIFY_TEST_DROP_OUTCOME (test hook, docs/operations.md) */
+  rf_gen_model_t *embedder; /* the embed clustering stage's client (borrowed), or NULL */
 };
 
 typedef struct cluster_result {
@@ -112,6 +113,7 @@ typedef struct job {
   bool canceled;             /* a generator was canceled (shutdown): leave it unacked */
   uv_work_t work;
   int apply_rc;
+  double embed_threshold;    /* while the window waits for its embeddings */
 } job_t;
 
 typedef struct cluster_call {
@@ -789,6 +791,75 @@ static void on_fix(int status, rf_fix_candidate_t *cand, const char *why_none, v
     job_ready(j);
 }
 
+/* ---- the embed clustering stage (docs/clustering.md) ---------------------- */
+
+static void window_start(job_t *j);
+
+static void on_embeddings(int status, const float *vecs, size_t dim, const char *why, void *arg) {
+  job_t *j = arg;
+  rf_clustering_t *c = &j->clusters;
+  size_t k = c->n < RF_CLUSTER_EMBED_MAX ? c->n : RF_CLUSTER_EMBED_MAX;
+  float *cv = NULL;
+  size_t before = c->n;
+  int rc = status;
+  if (rc == 0 && (cv = rf_calloc(c->n, dim * sizeof(*cv))) == NULL)
+    rc = RF_ENOMEM;
+  for (size_t i = 0, at = 0; rc == 0 && i < k; i++) {
+    rf_cluster_mean_vector(vecs + at * dim, c->clusters[i].n_reps, dim, cv + i * dim);
+    at += c->clusters[i].n_reps;
+  }
+  if (rc == 0)
+    rc = rf_cluster_embed_merge(c, cv, dim, j->embed_threshold);
+  rf_free(cv);
+  if (rc)
+    rf_log(RF_LOG_WARN, "pipeline", "embed stage skipped table=%s column=%s clusters=%zu "
+           "error=\"%s\"", j->w->table_name, j->w->column_name, c->n,
+           why ? why : rf_strerror(rc));
+  else
+    rf_log(RF_LOG_INFO, "pipeline", "embed stage table=%s column=%s clusters_before=%zu "
+           "clusters_after=%zu threshold=%.3f", j->w->table_name, j->w->column_name, before, c->n,
+           j->embed_threshold);
+  window_start(j);
+}
+
+/* Asks for the embeddings of j's clusters' representatives (the first
+ * RF_CLUSTER_EMBED_MAX clusters: the plan ignores the rest). Returns true when
+ * on_embeddings runs (now or later) and will start the window; false when the
+ * stage is skipped (no model, breaker open, out of memory): the caller goes on
+ * with the non-semantic clusters at once. */
+static bool embed_start(job_t *j) {
+  rf_pipeline_t *p = j->p;
+  rf_clustering_t *c = &j->clusters;
+  size_t k = c->n < RF_CLUSTER_EMBED_MAX ? c->n : RF_CLUSTER_EMBED_MAX, n = 0;
+  if (p->embedder == NULL) {
+    rf_log(RF_LOG_WARN, "pipeline", "embed stage skipped table=%s column=%s: no [model] url "
+           "is configured", j->w->table_name, j->w->column_name);
+    return false;
+  }
+  for (size_t i = 0; i < k; i++)
+    n += c->clusters[i].n_reps;
+  const char **vals = rf_calloc(n ? n : 1, sizeof(*vals));
+  size_t *lens = rf_calloc(n ? n : 1, sizeof(*lens));
+  int rc = RF_ENOMEM;
+  if (vals && lens) {
+    n = 0;
+    for (size_t i = 0; i < k; i++)
+      for (size_t r = 0; r < c->clusters[i].n_reps; r++, n++) {
+        vals[n] = c->clusters[i].reps[r]->value;
+        lens[n] = c->clusters[i].reps[r]->value_len;
+      }
+    rc = rf_gen_model_embed(p->embedder, p->cfg->embed_model, vals, lens, n, on_embeddings, j);
+  }
+  rf_free(vals);
+  rf_free(lens);
+  if (rc < 0)
+    rf_log(RF_LOG_WARN, "pipeline", "embed stage skipped table=%s column=%s clusters=%zu "
+           "error=\"%s\"", j->w->table_name, j->w->column_name, c->n, rf_strerror(rc));
+  return rc >= 0;
+}
+
+void rf_pipeline_set_embedder(rf_pipeline_t *p, rf_gen_model_t *g) { p->embedder = g; }
+
 static void window_flush(rf_pipeline_t *p, window_t *w) {
   HASH_DEL(p->windows, w);
   p->stats.windows_open--;
@@ -823,22 +894,38 @@ static void window_flush(rf_pipeline_t *p, window_t *w) {
                                                   : RF_CLUSTER_CHAIN_DEFAULT;
   rf_cluster_chain_t chain;
   char cerr[200];
-  int rc = rf_cluster_chain_parse(spec, RF_CLUSTER_EMBED_THRESHOLD_DEFAULT, &chain, cerr,
-                                  sizeof(cerr));
+  double embed_t = p->cfg->embed_threshold > 0 ? p->cfg->embed_threshold
+                                                : RF_CLUSTER_EMBED_THRESHOLD_DEFAULT;
+  int rc = rf_cluster_chain_parse(spec, embed_t, &chain, cerr, sizeof(cerr));
   if (rc)
     rf_log(RF_LOG_ERR, "pipeline", "bad cluster chain table=%s column=%s chain=\"%s\" error=\"%s\"",
            w->table_name, w->column_name, spec, cerr);
   else
     rc = rf_cluster_chain_build(&chain, w->table_name, w->column_name, w->rows, w->n,
                                 &j->clusters);
-  if (rc == 0 && (j->results = rf_calloc(j->clusters.n ? j->clusters.n : 1,
-                                         sizeof(*j->results))) == NULL)
-    rc = RF_ENOMEM;
+  j->contract = contract;
+  if (rc == 0 && chain.embed && j->clusters.n >= 2) {
+    j->embed_threshold = chain.embed_threshold;
+    if (embed_start(j))
+      return; /* window_start runs when the embeddings are in */
+  }
   if (rc) {
     job_fail(j, rc);
     return;
   }
-  j->contract = contract;
+  window_start(j);
+}
+
+/* Starts the fix chain of every cluster of j. */
+static void window_start(job_t *j) {
+  rf_pipeline_t *p = j->p;
+  window_t *w = j->w;
+  const rf_contract_t *contract = j->contract;
+  int rc = 0;
+  if ((j->results = rf_calloc(j->clusters.n ? j->clusters.n : 1, sizeof(*j->results))) == NULL) {
+    job_fail(j, RF_ENOMEM);
+    return;
+  }
   j->pending = 1; /* held until every cluster is started */
   for (size_t k = 0; k < j->clusters.n; k++) {
     cluster_call_t *call = rf_malloc(sizeof(*call));

@@ -72,12 +72,27 @@ static void test_global_and_column(void **state) {
   rf_config_free(cfg);
 }
 
+static void test_embed_stage(void **state) {
+  (void)state;
+  rf_config_t *cfg = load_ok("[pipeline]\ncluster = shape,embed:0.8\nembed_threshold = 0.7\n"
+                             "embed_model = nomic-embed-text\n");
+  assert_string_equal(cfg->cluster_chain, "shape,embed:0.8");
+  assert_true(cfg->embed_threshold > 0.69 && cfg->embed_threshold < 0.71);
+  assert_string_equal(cfg->embed_model, "nomic-embed-text");
+  rf_config_free(cfg);
+  cfg = load_ok("[pipeline]\n");
+  assert_string_equal(cfg->embed_model, "all-minilm");
+  assert_true(cfg->embed_threshold > 0.89 && cfg->embed_threshold < 0.91);
+  rf_config_free(cfg);
+}
+
 static void test_bad_specs(void **state) {
   (void)state;
   expect_error("[pipeline]\n\ncluster = shape,soundex\n", 3, "cluster: ");
   expect_error("[pipeline]\ncluster = shape,ngram:9\n", 2, "cluster: ");
   expect_error("[pipeline]\ncluster =\n", 2, "cluster: ");
-  expect_error("[pipeline]\ncluster = shape,embed:0.8\n", 2, "embed stage is not supported");
+  expect_error("[pipeline]\ncluster = shape,embed:0.8,ngram\n", 2, "must be the last stage");
+  expect_error("[pipeline]\ncluster = shape,embed:1.5\n", 2, "embed threshold");
   expect_error("[column \"t.c\"]\ntype = string\ncluster = shape,,ngram\n", 3, "cluster: ");
   expect_error("[column \"t.c\"]\ntype = string\ncluster = embed\n", 3, "embed");
   expect_error("[pipeline]\ncluster = shape\ncluster = fingerprint\n", 3, "duplicate key");
@@ -88,6 +103,7 @@ int main(void) {
       cmocka_unit_test(test_default_chain),
       cmocka_unit_test(test_global_and_column),
       cmocka_unit_test(test_bad_specs),
+      cmocka_unit_test(test_embed_stage),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
