@@ -126,7 +126,7 @@ static const key_t_ keys[] = {
      "A last stage embed[:T] merges clusters whose representatives' embeddings (Ollama "
      "/api/embed, [model] url) have an average cosine of at least T; without a reachable "
      "model it is skipped and counted (rectify_embed_fallbacks_total)."},
-    {"pipeline", "embed_threshold", T_RATIO, "0.9", 0, 0, OFF(embed_threshold),
+    {"pipeline", "embed_threshold", T_RATIO, "0.9", 1, 1000, OFF(embed_threshold),
      "The cosine similarity (0 < T <= 1) at which the embed stage merges two clusters, for "
      "chains that write `embed` without `:T`."},
     {"pipeline", "embed_model", T_STR, "all-minilm", 0, 0, OFF(embed_model),
@@ -168,7 +168,7 @@ static const key_t_ keys[] = {
     {"model", "max_wait_ms", T_INT, "600000", 100, 86400000, OFF(model_max_wait_ms),
      "A cluster that could not get an answer from the model within this time (ms) is "
      "quarantined as `model_unavailable`. Until then its rows stay unacknowledged."},
-    {"model", "min_confidence", T_RATIO, "0.75", 0, 0, OFF(model_min_confidence),
+    {"model", "min_confidence", T_RATIO, "0.75", 0, 1000, OFF(model_min_confidence),
      "Candidates with a lower confidence (0..1) are refused: the whole cluster is "
      "quarantined as `low_confidence`."},
     {"model", "keep_alive", T_STR, "5m", 0, 0, OFF(model_keep_alive),
@@ -309,8 +309,10 @@ static int set_key(load_ctx_t *ctx, const key_t_ *k, const char *value) {
     char *end;
     errno = 0;
     double d = strtod(value, &end);
-    if (end == value || *end || errno || !(d >= 0.0 && d <= 1.0))
-      return fail(ctx, "%s: expected a number between 0 and 1, got '%s'", k->name, value);
+    /* Bounds in thousandths: min 1 means "above 0". */
+    if (end == value || *end || errno || !(d * 1000 >= (double)k->min && d * 1000 <= (double)k->max))
+      return fail(ctx, "%s: expected a number between %g and %g, got '%s'", k->name,
+                  (double)k->min / 1000, (double)k->max / 1000, value);
     *(double *)(base + k->offset) = d;
     return 1;
   }

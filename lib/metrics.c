@@ -154,7 +154,7 @@ void rf_metrics_render_prometheus(const rf_metrics_snapshot_t *s, rf_buf_t *b) {
   counter(b, "rectify_embed_fallbacks_total",
           "Windows whose embed stage was skipped (no model, breaker open, error): they went on "
           "with the non-semantic clusters.",
-          m->embed_fallbacks);
+          m->embed_fallbacks + p->embed_skipped);
   gauge(b, "rectify_ready", "1 when source, database and model are reachable.",
         s->source_ready && s->db_ready && (!s->model_configured || s->model_ready) &&
             !s->draining);

@@ -832,6 +832,7 @@ static bool embed_start(job_t *j) {
   rf_clustering_t *c = &j->clusters;
   size_t k = c->n < RF_CLUSTER_EMBED_MAX ? c->n : RF_CLUSTER_EMBED_MAX, n = 0;
   if (p->embedder == NULL) {
+    p->stats.embed_skipped++;
     rf_log(RF_LOG_WARN, "pipeline", "embed stage skipped table=%s column=%s: no [model] url "
            "is configured", j->w->table_name, j->w->column_name);
     return false;

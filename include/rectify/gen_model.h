@@ -100,12 +100,6 @@ typedef void (*rf_gen_model_embed_cb)(int status, const float *vecs, size_t dim,
 int rf_gen_model_embed(rf_gen_model_t *g, const char *model, const char *const *values,
                        const size_t *lens, size_t n, rf_gen_model_embed_cb cb, void *arg);
 
-/* The pipeline's embed stage uses g (borrowed; NULL: no model, the stage is
- * skipped). Declared here, not in pipeline.h, because the daemon wires it
- * where it creates the generator. Call before the pipeline starts and with
- * NULL before g is closed. */
-typedef struct rf_pipeline rf_pipeline_t;
-void rf_pipeline_set_embedder(rf_pipeline_t *p, rf_gen_model_t *g);
 
 /* Cancels everything (RF_ECANCELED), closes the client and the timer, frees
  * g once the loop has closed them. */

@@ -39,6 +39,7 @@ typedef struct rf_pipeline_stats {
   uint64_t acked;
   uint64_t reconcile_failures;
   uint64_t audit_failures; /* chain entries the database refused (Sev-1) */
+  uint64_t embed_skipped;  /* windows whose embed stage was skipped: no model configured */
   uint64_t inflight;    /* held: received, not yet acknowledged */
   uint64_t windows_open;
   uint64_t window_rows; /* rows in open windows */
@@ -85,6 +86,11 @@ int rf_pipeline_start(rf_pipeline_t *p, char *errbuf, size_t errlen);
 void rf_pipeline_drain(rf_pipeline_t *p, rf_pipeline_drain_cb cb, void *arg);
 void rf_pipeline_free(rf_pipeline_t *p);
 void rf_pipeline_get_stats(const rf_pipeline_t *p, rf_pipeline_stats_t *out);
+/* The embed clustering stage's client (borrowed; NULL: no model, the stage is
+ * skipped and counted in embed_skipped). Call before the pipeline starts, and
+ * with NULL before g is closed. */
+struct rf_gen_model;
+void rf_pipeline_set_embedder(rf_pipeline_t *p, struct rf_gen_model *g);
 /* The source's last known lag per stream or partition (see source.h);
  * returns how many entries were filled. */
 struct rf_source_lag;
