@@ -85,6 +85,10 @@ int rf_audit_entry_json(const rf_audit_entry_t *e, rf_buf_t *out) {
   put_h(&raw, "root", e->root);
   put_h(&raw, "prev", e->prev);
   put_i(&raw, "ts_us", e->ts_us);
+  if (e->merges) { /* the clustering's explanations, committed with the batch */
+    put_key(&raw, "merges");
+    rf_buf_puts(&raw, e->merges);
+  }
   rf_buf_putc(&raw, '}');
   if (!rf_buf_ok(&raw)) {
     rc = RF_ENOMEM;

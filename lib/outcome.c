@@ -55,6 +55,7 @@ void rf_flush_free(rf_flush_t *f) {
   rf_free(f->table_name);
   rf_free(f->column_name);
   rf_free(f->batch_id);
+  rf_free(f->merges_json);
   rf_free(f);
 }
 

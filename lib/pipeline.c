@@ -456,6 +456,28 @@ static int with_merge(rf_buf_t *b, const char *detail, const char *merge) {
   return rf_buf_ok(b) ? 0 : RF_ENOMEM;
 }
 
+/* The explanations of the window's merged clusters ("merged cluster: [...]",
+ * "split back ...: [...]"), as a JSON array of strings for the batch's audit
+ * entry (f->merges_json stays NULL when none merged). */
+static int merges_json(const job_t *j, rf_flush_t *f) {
+  rf_buf_t b = RF_BUF_INIT;
+  if (j->results == NULL)
+    return 0;
+  for (size_t k = 0; k < j->clusters.n; k++) {
+    const char *m = j->results[k].merge;
+    if (m == NULL)
+      continue;
+    rf_buf_putc(&b, b.len ? ',' : '[');
+    rf_buf_json_str(&b, m, strlen(m)); /* a sentence with the explanation in it */
+  }
+  if (b.len == 0)
+    return 0;
+  rf_buf_putc(&b, ']');
+  if ((f->merges_json = rf_buf_steal(&b)) == NULL)
+    return RF_ENOMEM;
+  return 0;
+}
+
 static void job_finish(job_t *j) {
   rf_pipeline_t *p = j->p;
   window_t *w = j->w;
@@ -469,6 +491,9 @@ static void job_finish(job_t *j) {
   if ((f = rf_flush_new(p->source->name, w->table_name, w->column_name)) == NULL)
     goto err;
   f->json_canonical = true; /* intake canonicalised pk and row */
+  if ((rc = merges_json(j, f)))
+    goto err;
+  rc = RF_ENOMEM;
   f->opened_us = (int64_t)w->opened_ms * 1000;
   f->flushed_us = (int64_t)now_ms(p) * 1000;
   if (w->table_name == NULL) {

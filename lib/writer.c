@@ -750,6 +750,7 @@ static enum attempt build_rows(rf_writer_t *w, size_t ng, int64_t written_us, lo
         .quarantined = (int64_t)n->n_quar,
         .duplicates = (int64_t)n->n_dup,
         .keyed = w->key != NULL,
+        .merges = n->f->merges_json,
         .ts_us = written_us,
     };
     memcpy(e.root, n->root, RF_SHA256_LEN);

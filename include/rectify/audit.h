@@ -37,6 +37,7 @@ typedef struct rf_audit_entry {
   unsigned char root[RF_SHA256_LEN]; /* Merkle root of the batch's leaves, sorted by key */
   unsigned char prev[RF_SHA256_LEN]; /* previous link hash (zeros for seq 1) */
   bool keyed;              /* link is an HMAC ("mac":"hmac-sha256") */
+  const char *merges;      /* JSON array explaining the batch's merged clusters, or NULL */
   int64_t ts_us;
 } rf_audit_entry_t;
 

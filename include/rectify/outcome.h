@@ -83,6 +83,10 @@ typedef struct rf_flush {
    * already rf_json_canonical() output (intake guarantees it); otherwise the
    * writer canonicalises them before hashing. */
   bool json_canonical;
+  /* JSON array explaining the window's merged clusters (which keys and
+   * similarities joined them), committed in the batch's audit entry; NULL
+   * when nothing was merged. Owned. */
+  char *merges_json;
   /* Opaque to the writer: the pipeline's bookkeeping (acks). */
   void *ack_data;
 } rf_flush_t;

@@ -105,6 +105,8 @@ static void test_bad_merge_is_split(void **state) {
   assert_true(log_has(e.log, "cluster split back table=events column=happened_on"));
   assert_int_equal(daemon_stop(&e, SIGTERM, 30000), 0);
   check_accounting(&e, 3 * PER_FAMILY);
+  /* The merge and its explanation are committed in the audit chain too. */
+  assert_true(sql_ll(&e, "SELECT count(*) FROM rectify.audit WHERE entry ? 'merges'") >= 1);
   env_stop(&e);
 }
 
