@@ -14,6 +14,7 @@
 
 static atomic_long fail_after = -1;
 static atomic_long alloc_count = 0;
+static _Thread_local unsigned long failures; /* allocations refused on this thread */
 
 static int should_fail(void) {
   long limit = atomic_load_explicit(&fail_after, memory_order_relaxed);
@@ -23,23 +24,31 @@ static int should_fail(void) {
   return n >= limit;
 }
 
+static void *counted(void *p) {
+  if (p == NULL)
+    failures++;
+  return p;
+}
+
 void *rf_malloc(size_t n) {
   if (should_fail())
-    return NULL;
-  return malloc(n ? n : 1);
+    return counted(NULL);
+  return counted(malloc(n ? n : 1));
 }
 
 void *rf_calloc(size_t nmemb, size_t size) {
   if (should_fail())
-    return NULL;
-  return calloc(nmemb ? nmemb : 1, size ? size : 1);
+    return counted(NULL);
+  return counted(calloc(nmemb ? nmemb : 1, size ? size : 1));
 }
 
 void *rf_realloc(void *p, size_t n) {
   if (should_fail())
-    return NULL;
-  return realloc(p, n ? n : 1);
+    return counted(NULL);
+  return counted(realloc(p, n ? n : 1));
 }
+
+unsigned long rf_alloc_failures(void) { return failures; }
 
 void *rf_memdup(const void *p, size_t n) {
   void *q = rf_malloc(n + 1);

@@ -232,7 +232,12 @@ cJSON *rf_json_parse(const char *text, size_t len, int max_depth, rf_json_error_
   if (prescan(text, len, max_depth, &sc, err) < 0)
     goto out;
   const char *end = NULL;
+  unsigned long failures = rf_alloc_failures();
   root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+  if (root == NULL && rf_alloc_failures() != failures) {
+    set_err(err, RF_JSON_NOMEM, 0, "out of memory");
+    goto out;
+  }
   if (root == NULL) {
     set_err(err, RF_JSON_SYNTAX, end ? (size_t)(end - text) : 0, "invalid JSON");
     goto out;

@@ -412,11 +412,16 @@ int rf_ollama_embed_parse(const char *body, size_t len, size_t n, size_t max_dim
   int rc = RF_EPROTO;
   float *out = NULL;
   size_t d = 0, i = 0;
+  unsigned long failures = rf_alloc_failures();
   cJSON *root = cJSON_ParseWithLength(body, len);
   const cJSON *embs = cJSON_GetObjectItemCaseSensitive(root, "embeddings");
   const cJSON *e;
   *vecs = NULL;
   *dim = 0;
+  if (root == NULL && rf_alloc_failures() != failures) {
+    snprintf(why, whylen, "out of memory");
+    return RF_ENOMEM;
+  }
   if (root == NULL) {
     snprintf(why, whylen, "the /api/embed response is not JSON");
     goto out;

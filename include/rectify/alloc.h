@@ -28,5 +28,9 @@ void rf_alloc_fail_after(long n);
 void rf_alloc_fail_reset(void);
 /* Number of allocations attempted since the last rf_alloc_fail_after(). */
 long rf_alloc_count(void);
+/* Allocations that returned NULL on the calling thread so far. A library
+ * that reports any failure the same way (cJSON returns NULL for bad input
+ * and for out of memory alike) compares it before and after the call. */
+unsigned long rf_alloc_failures(void);
 
 #endif
