@@ -36,6 +36,12 @@
 enum kop_kind { KO_STRIP, KO_STRIPSET, KO_CASE, KO_SPLITWS, KO_SPLITSEP, KO_REPLACE,
                 KO_PREFIX, KO_SUFFIX, KO_REFILT };
 enum { KF_STR, KF_FLOAT, KF_INT };
+/* Fused one-pass forms of the commonest chains (chosen at build time):
+ *   FAST_CASE  [strip/lstrip/rstrip()] then lower/upper/casefold(), as str
+ *   FAST_WORD  split()[k] with k >= 0, then float/int/str
+ * Each handles the usual inputs itself and hands the rest to the generic
+ * loop (run_case/run_word return -1), which is exact on every input. */
+enum { FAST_NONE, FAST_CASE, FAST_WORD };
 #define MAX_OPS 16
 
 typedef struct kop {
@@ -52,6 +58,10 @@ typedef struct kop {
 struct rf__kernel {
   int nops;
   int final;
+  int fast;      /* FAST_* */
+  uint8_t strip; /* FAST_CASE: 1 left, 2 right */
+  uint8_t how;   /* FAST_CASE: enum rf__case */
+  const rf__cmap_t *ctab; /* FAST_CASE: ucd.c's two-byte table for how */
   size_t safe_len; /* longest string for which no limit of the tree walker can be hit */
   kop_t ops[MAX_OPS];
 };
@@ -239,8 +249,19 @@ void rf__kernel_build(rf__cc_t *cc) {
   } else if (!chain(cc, k, n)) {
     return;
   }
-  if (safe_len(k, count_nodes(n), &l->lim))
-    l->kernel = k;
+  if (!safe_len(k, count_nodes(n), &l->lim))
+    return;
+  const kop_t *o = k->ops;
+  if (k->final == KF_STR && k->nops >= 1 && k->nops <= 2 && o[k->nops - 1].kind == KO_CASE &&
+      (k->nops == 1 || o[0].kind == KO_STRIP)) {
+    k->fast = FAST_CASE;
+    k->strip = k->nops == 2 ? o[0].which : 0;
+    k->how = o[k->nops - 1].which;
+    k->ctab = rf__u_case_table((enum rf__case)k->how);
+  } else if (k->nops == 1 && o[0].kind == KO_SPLITWS && o[0].idx >= 0) {
+    k->fast = FAST_WORD;
+  }
+  l->kernel = k;
 }
 
 /* ------------------------------------------------------------------ run */
@@ -262,6 +283,31 @@ static inline uint64_t ws_mask(uint64_t w) {
 }
 
 #define HI8 UINT64_C(0x8080808080808080)
+
+/* The bytes p[i .. min(i + 8, n)) as a little-endian word, zero above them;
+ * reads nothing outside p[0..n) (i < n). */
+static inline uint64_t load8(const unsigned char *p, size_t i, size_t n) {
+  uint64_t v;
+  size_t r = n - i;
+  if (r >= 8) {
+    memcpy(&v, p + i, 8);
+  } else if (n >= 8) {
+    memcpy(&v, p + n - 8, 8);
+    v >>= 8 * (8 - r);
+  } else if (r >= 4) {
+    uint32_t lo, hi;
+    memcpy(&lo, p + i, 4);
+    memcpy(&hi, p + n - 4, 4);
+    v = lo | (uint64_t)hi << (8 * (r - 4));
+  } else {
+    v = p[i];
+    if (r > 1)
+      v |= (uint64_t)p[i + 1] << 8;
+    if (r > 2)
+      v |= (uint64_t)p[i + 2] << 16;
+  }
+  return v;
+}
 
 /* First index in [i, e) whose byte is not ASCII whitespace, 8 at a time. */
 static inline size_t span_ws(const char *p, size_t i, size_t e) {
@@ -585,12 +631,168 @@ static bool int_text(const char *p, size_t len, size_t max_digits, rf_buf_t *out
   return true;
 }
 
-int rf__kernel_run(rf__ctx_t *c, const rf_lambda_t *l, const char *x, size_t xlen, bool trusted,
-                   rf_lambda_result_t *res) {
+static inline int done(rf_lambda_result_t *res, const char *p, size_t len, const char *type) {
+  res->ok = true;
+  res->type = type;
+  res->value = (char *)p;
+  res->value_len = len;
+  res->is_none = false;
+  res->error = NULL;
+  res->message[0] = '\0';
+  res->borrowed = true;
+  return 1;
+}
+
+/* FAST_CASE in one pass straight into c->out: the ASCII whitespace edges byte
+ * by byte (short values: cheaper than the word scans), then the case mapping
+ * 8 bytes at a time while they are ASCII, two-byte sequences through ucd.c's
+ * table. A non-ASCII edge (it may be Unicode whitespace) takes strip()'s exact
+ * loop; anything the table does not hold (a longer sequence, the capital
+ * sigma, a mapping ICU gives per character) and any malformed byte go to the
+ * generic loop (-1). */
+static int run_case(rf__ctx_t *c, const rf__kernel_t *k, const char *x, size_t xlen, bool trusted,
+                    rf_lambda_result_t *res) {
+  const unsigned char *s = (const unsigned char *)x;
+  size_t b = 0, e = xlen;
+  if (k->strip && xlen) {
+    /* the first and the last (up to) 8 bytes, counted without a loop: the
+     * zero bytes above a short value are not whitespace */
+    uint64_t lm = ~ws_mask(load8(s, 0, xlen)) & HI8;
+    uint64_t rm = ~ws_mask(load8(s, xlen > 8 ? xlen - 8 : 0, xlen) << (8 * (xlen > 8 ? 0 : 8 - xlen))) & HI8;
+    if (k->strip & 1)
+      b = lm ? (size_t)__builtin_ctzll(lm) >> 3 : span_ws(x, 8, xlen);
+    if (b >= xlen)
+      b = e = xlen; /* all whitespace */
+    else if (k->strip & 2)
+      e = rm ? xlen - ((size_t)__builtin_clzll(rm) >> 3) : rspan_ws(x, b, xlen - 8);
+  }
+  if (b < e && (((k->strip & 1) && s[b] >= 0x80) || ((k->strip & 2) && s[e - 1] >= 0x80))) {
+    if (!trusted && rf__utf8_check(x, xlen) == (size_t)-1)
+      return 0; /* the tree walker raises ValueError */
+    kop_t o = {.kind = KO_STRIP, .which = k->strip};
+    strip(&o, x, &b, &e);
+  }
+  size_t n = e - b; /* n <= xlen <= safe_len: 4n + 8 cannot overflow */
+  rf_buf_t *out = &c->out;
+  out->len = 0;
+  out->oom = false;
+  /* an ASCII byte writes 1 byte, a two-byte sequence at most 7 (copied as 7) */
+  if (!room(out, 4 * n + 8))
+    return 0;
+  const unsigned char *q = s + b;
+  char *w0 = out->data, *w = w0;
+  bool up = k->how == RF_CASE_UPPER;
+  size_t i = 0;
+  /* Up to 8 bytes per turn as one little-endian word v (never read outside
+   * x); its ASCII prefix is mapped and written as a whole word (the room
+   * above covers the bytes past it, which later turns overwrite). Carries of
+   * rf__swar_case only move up, so the bytes before the first non-ASCII one
+   * map correctly. */
+  while (i < n) {
+    size_t r = n - i < 8 ? n - i : 8;
+    uint64_t v = load8(q, i, n);
+    uint64_t high = v & HI8, m = rf__swar_case(v, up);
+    memcpy(w, &m, 8);
+    if (!high) {
+      w += r;
+      i += r;
+      continue;
+    }
+    size_t a = (size_t)__builtin_ctzll(high) >> 3;
+    w += a;
+    i += a;
+    unsigned char ch = q[i];
+    if (ch < 0xC2 || ch >= 0xE0 || i + 1 >= n || (q[i + 1] & 0xC0) != 0x80)
+      return -1; /* three or four bytes, or malformed */
+    const rf__cmap_t *cm = &k->ctab[(((uint32_t)(ch & 0x1F) << 6) | (q[i + 1] & 0x3Fu)) - 0x80];
+    if ((unsigned)cm->n - 1u >= 7u)
+      return -1; /* 0: context-dependent, 0xFF: per character */
+    memcpy(w, cm->b, 7);
+    w += cm->n;
+    i += 2;
+  }
+  size_t len = (size_t)(w - w0);
+  if (len > k->safe_len)
+    return 0;
+  w0[len] = '\0';
+  out->len = len;
+  return done(res, w0, len, "str");
+}
+
+/* FAST_WORD: split()[k] (k >= 0) of an ASCII x in one forward scan that stops
+ * at the k-th word, then the final conversion on the word, which holds no
+ * whitespace. A non-ASCII byte before the word's end goes to the generic loop. */
+static int run_word(rf__ctx_t *c, const rf_lambda_t *l, const char *x, size_t xlen, bool trusted,
+                    rf_lambda_result_t *res) {
+  const rf__kernel_t *k = l->kernel;
+  const unsigned char *s = (const unsigned char *)x;
+  if (!trusted && !rf__is_ascii(x, xlen))
+    return -1; /* the generic loop validates */
+  size_t i = 0, st;
+  int64_t idx = k->ops[0].idx;
+  for (;;) {
+    for (;;) { /* whitespace, 8 bytes at a time (the zeros past the end stop it) */
+      if (i >= xlen)
+        return 0; /* IndexError: the tree walker raises it */
+      uint64_t m = ~ws_mask(load8(s, i, xlen)) & HI8;
+      if (m) {
+        i += (size_t)__builtin_ctzll(m) >> 3;
+        break;
+      }
+      i += 8;
+    }
+    if (i >= xlen)
+      return 0;
+    if (s[i] >= 0x80)
+      return -1; /* maybe Unicode whitespace */
+    st = i;
+    for (;;) { /* the word: up to whitespace, a non-ASCII byte or the end */
+      size_t r = xlen - i;
+      uint64_t v = load8(s, i, xlen), m = (ws_mask(v) | v) & HI8;
+      if (r < 8)
+        m |= (uint64_t)0x80 << (8 * r);
+      if (m) {
+        i += (size_t)__builtin_ctzll(m) >> 3;
+        break;
+      }
+      i += 8;
+      if (i >= xlen)
+        break;
+    }
+    if (i < xlen && s[i] >= 0x80)
+      return -1;
+    if (idx-- == 0)
+      break;
+  }
+  rf_buf_t *out = &c->out;
+  out->len = 0;
+  out->oom = false;
+  const char *type = "str";
+  switch (k->final) {
+  case KF_FLOAT:
+    if (!float_text(x + st, i - st, out))
+      return 0;
+    type = "float";
+    break;
+  case KF_INT:
+    if (!int_text(x + st, i - st, l->lim.max_int_digits, out))
+      return 0;
+    type = "int";
+    break;
+  default:
+    rf_buf_append(out, x + st, i - st);
+    break;
+  }
+  if (!rf_buf_ok(out))
+    return 0;
+  return done(res, out->data, out->len, type);
+}
+
+/* Any chain, one operation at a time through the scratch buffers. */
+static __attribute__((noinline)) int run_ops(rf__ctx_t *c, const rf_lambda_t *l, const char *x,
+                                             size_t xlen, bool trusted, rf_lambda_result_t *res) {
   const rf__kernel_t *k = l->kernel;
   const rf_lambda_limits_t *lim = &l->lim;
-  if (xlen > k->safe_len)
-    return 0;
   bool ascii = rf__is_ascii(x, xlen);
   assert(!trusted || rf__utf8_check(x, xlen) != (size_t)-1);
   if (!ascii && !trusted && rf__utf8_check(x, xlen) == (size_t)-1)
@@ -716,13 +918,22 @@ int rf__kernel_run(rf__ctx_t *c, const rf_lambda_t *l, const char *x, size_t xle
     type = "int";
     break;
   }
-  res->ok = true;
-  res->type = type;
-  res->value = (char *)p;
-  res->value_len = len;
-  res->is_none = false;
-  res->error = NULL;
-  res->message[0] = '\0';
-  res->borrowed = true;
-  return 1;
+  return done(res, p, len, type);
+}
+
+int rf__kernel_run(rf__ctx_t *c, const rf_lambda_t *l, const char *x, size_t xlen, bool trusted,
+                   rf_lambda_result_t *res) {
+  const rf__kernel_t *k = l->kernel;
+  if (xlen > k->safe_len)
+    return 0;
+  int r = -1;
+  if (k->fast == FAST_CASE)
+    r = run_case(c, k, x, xlen, trusted, res);
+  else if (k->fast == FAST_WORD)
+    r = run_word(c, l, x, xlen, trusted, res);
+  return r >= 0 ? r : run_ops(c, l, x, xlen, trusted, res);
+}
+
+int rf__kernel_fused(const rf__kernel_t *k) {
+  return k->fast;
 }

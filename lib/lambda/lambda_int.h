@@ -388,6 +388,18 @@ void rf__u_lower_at(const uint32_t *cps, size_t n, size_t i, rf_buf_t *out);
  * as it was, when the result depends on context (a capital sigma under
  * RF_CASE_LOWER): the caller then maps with rf__u_lower_at. Thread-safe. */
 bool rf__u_map_str(const char *p, size_t len, enum rf__case how, rf_buf_t *out);
+/* One entry of the two-byte case tables: the full mapping of a code point in
+ * U+0080..U+07FF as UTF-8. n: bytes of the mapping (1..7), 0 when it depends
+ * on context (the capital sigma under lower()), 0xFF when the table does not
+ * hold it (use rf__u_map). b is always 7 bytes long, so a caller may copy all
+ * of it and advance by n. */
+typedef struct rf__cmap {
+  uint8_t n;
+  char b[7];
+} rf__cmap_t;
+/* The table of how (RF_CASE_UPPER, _LOWER or _FOLD; TITLE is not held),
+ * indexed by code point - 0x80; filled once on first use. Thread-safe. */
+const rf__cmap_t *rf__u_case_table(enum rf__case how);
 /* \N{name}: code point or -1 */
 long rf__u_from_name(const char *name, size_t len);
 
@@ -492,5 +504,8 @@ int rf__refilt_sub(const rf__refilt_t *f, const char *repl, size_t rl, const cha
  * not validated again (debug builds assert it). */
 int rf__kernel_run(rf__ctx_t *c, const rf_lambda_t *l, const char *x, size_t xlen, bool trusted,
                    rf_lambda_result_t *res);
+/* The fused one-pass form the kernel k tries first: 0 none, 1 [strip] + case
+ * mapping, 2 split()[k] + conversion (kernel.c; the tests check it is used). */
+int rf__kernel_fused(const rf__kernel_t *k);
 
 #endif

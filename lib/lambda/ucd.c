@@ -204,10 +204,7 @@ void rf__u_lower_at(const uint32_t *cps, size_t n, size_t i, rf_buf_t *out) {
  * from ICU with the same full mappings rf__u_map asks for; longer sequences
  * go through rf__u_map. A mapping is context-free except the capital sigma
  * under lower(), which the table marks (n == 0). */
-typedef struct cmap {
-  uint8_t n;  /* bytes of the mapping; 0 = context-dependent; 0xFF = use rf__u_map */
-  char b[7];
-} cmap_t;
+typedef rf__cmap_t cmap_t;
 
 enum { CM_UPPER, CM_LOWER, CM_FOLD, CM_N };
 static cmap_t cmap[CM_N][0x800 - 0x80];
@@ -245,11 +242,14 @@ static void cmap_build(void) {
   atomic_store_explicit(&cmap_ready, true, memory_order_release);
 }
 
-bool rf__u_map_str(const char *p, size_t len, enum rf__case how, rf_buf_t *out) {
+const rf__cmap_t *rf__u_case_table(enum rf__case how) {
   if (!atomic_load_explicit(&cmap_ready, memory_order_acquire))
     pthread_once(&cmap_once, cmap_build);
-  int t = how == RF_CASE_UPPER ? CM_UPPER : how == RF_CASE_LOWER ? CM_LOWER : CM_FOLD;
-  const cmap_t *tab = cmap[t];
+  return cmap[how == RF_CASE_UPPER ? CM_UPPER : how == RF_CASE_LOWER ? CM_LOWER : CM_FOLD];
+}
+
+bool rf__u_map_str(const char *p, size_t len, enum rf__case how, rf_buf_t *out) {
+  const cmap_t *tab = rf__u_case_table(how);
   size_t start = out->len, i = 0;
   /* 4 bytes of room per input byte: an ASCII byte writes 1, a two-byte
    * sequence at most 7 (the table's limit); longer ones go through rf__u_map */

@@ -591,6 +591,121 @@ static void test_batch(void **state) {
   cJSON_Delete(row);
 }
 
+/* The fused one-pass kernels ([strip] + case mapping, split()[k] + conversion)
+ * against the tree walker on generated values: ASCII, Latin-1 ('\xdf' -> SS,
+ * '\xff', '\xb5'), Greek with the capital sigma, CJK, emoji, Unicode
+ * whitespace at the edges (U+0085, U+00A0, U+2000, U+3000), empty and
+ * all-whitespace values, lengths 0..40, malformed UTF-8 (untrusted only), and
+ * limits that put safe_len among the lengths (output growth included:
+ * '\xc4\xb0'.lower() and '\xce\x90'.upper() are longer than their input). Each
+ * value runs through the batch (trusted when valid) and per row (untrusted). */
+static const char *const fused_src[] = {
+    "lambda x: x.strip().lower()",  "lambda x: x.strip().upper()",  "lambda x: x.strip().casefold()",
+    "lambda x: x.lstrip().lower()", "lambda x: x.rstrip().upper()", "lambda x: x.lstrip().casefold()",
+    "lambda x: x.lower()",          "lambda x: x.upper()",          "lambda x: x.casefold()",
+    "lambda x: str(x.rstrip().lower())", "lambda x: float(x.split()[0])", "lambda x: int(x.split()[0])",
+    "lambda x: x.split()[0]",       "lambda x: x.split()[1]",       "lambda x: float(x.split()[2])",
+};
+
+static const char *const fused_pieces[] = {
+    "a", "Z", "q", "M", "0", "7", ".", "-", "+", " ", " ", "\t", "\n", "\x1c", "\x0b", "e",
+    "\xc3\x9f" /* sharp s */, "\xc3\xbf" /* y diaeresis */, "\xc2\xb5" /* micro */,
+    "\xce\xa3" /* capital sigma */, "\xce\xb1", "\xc3\x89", "\xc4\xb0" /* I dot */,
+    "\xce\x90" /* iota dialytika tonos */, "\xe4\xb8\xad" /* CJK */, "\xf0\x9f\x98\x80",
+    "\xc2\x85", "\xc2\xa0", "\xe2\x80\x80", "\xe3\x80\x80", "\xd0\x96", "\xd5\x87",
+    "\xc7\x85" /* titlecase dz */, "Hello", "WORLD", "12.5", "00", "\x00",
+};
+
+static const char *const fused_bad[] = {
+    "\xff", "a\xc3", "\xc3(", "\xed\xa0\x80", "\xc0\xaf", " \xe2\x80", "\xc2", "AB\x80" "cd",
+};
+
+static void fused_compare(rf_lambda_ctx_t *c1, rf_lambda_ctx_t *c2, const rf_lambda_t *fast,
+                          const rf_lambda_t *slow, const char *src, const char *x, size_t xlen,
+                          bool valid) {
+  rf_lambda_result_t a, b;
+  assert_int_equal(rf_lambda_eval_ctx(c2, slow, x, xlen, NULL, &b), 0);
+  assert_int_equal(rf_lambda_eval_borrow(c1, fast, x, xlen, NULL, &a), 0);
+  same_result("fused", src, x, &a, &b);
+  rf_lambda_result_clear(&a);
+  if (valid) {
+    batch_log_t *log = calloc(1, sizeof(*log));
+    assert_non_null(log);
+    log->stop_at = SIZE_MAX;
+    rf_lambda_input_t in = {x, xlen, NULL};
+    assert_int_equal(rf_lambda_eval_batch(c1, fast, &in, 1, RF_LAMBDA_TRUSTED_UTF8, log_row, log), 0);
+    assert_int_equal(log->n, 1);
+    same_result("fused (trusted batch)", src, x, &log->res[0], &b);
+    log_clear(log);
+    free(log);
+  }
+  rf_lambda_result_clear(&b);
+}
+
+static void test_fused_equivalence(void **state) {
+  (void)state;
+  enum { NP = sizeof(fused_pieces) / sizeof(fused_pieces[0]) };
+  rf_lambda_limits_t lims[3];
+  rf_lambda_limits_default(&lims[0]);
+  rf_lambda_limits_default(&lims[1]);
+  lims[1].max_str_bytes = 12;
+  rf_lambda_limits_default(&lims[2]);
+  lims[2].max_memory = 512 + 2 * 1024 + 15 * (2 * 160 + 8); /* safe_len 15 for two operations */
+  rf_lambda_ctx_t *c1 = rf_lambda_ctx_new(), *c2 = rf_lambda_ctx_new();
+  assert_non_null(c1);
+  assert_non_null(c2);
+  char x[256];
+  for (size_t li = 0; li < 3; li++)
+    for (size_t s = 0; s < sizeof(fused_src) / sizeof(fused_src[0]); s++) {
+      const char *src = fused_src[s];
+      rf_lambda_t *fast, *slow;
+      char err[256];
+      assert_int_equal(rf_lambda_compile(src, strlen(src), &lims[li], &fast, err, sizeof(err)), 0);
+      assert_int_equal(rf_lambda_compile(src, strlen(src), &lims[li], &slow, err, sizeof(err)), 0);
+      if (li == 0 && (!fast->kernel || !rf__kernel_fused(fast->kernel)))
+        fail_msg("%s: no fused kernel", src);
+      slow->kernel = NULL;
+      uint32_t seed = 12345u + (uint32_t)s;
+      for (int t = 0; t < 1500; t++) {
+        /* a deterministic mix: edges of whitespace pieces around a body */
+        size_t len = 0, want = (size_t)(t % 41);
+        while (len < want) {
+          seed = seed * 1103515245u + 12345u;
+          uint32_t r = seed >> 8;
+          const char *pc = fused_pieces[(t % 3 == 0 ? r % 12 : r) % NP];
+          if (t % 5 == 0 && len == 0)
+            pc = fused_pieces[26 + r % 4]; /* a Unicode whitespace first */
+          size_t pl = strlen(pc) ? strlen(pc) : 1; /* the "\x00" piece is one NUL byte */
+          if (len + pl > sizeof(x) - 8)
+            break;
+          memcpy(x + len, pc, pl);
+          len += pl;
+        }
+        if (t % 7 == 0) { /* trailing Unicode or ASCII whitespace */
+          const char *pc = fused_pieces[(t / 7) % 2 ? 26 + (t / 14) % 4 : 10];
+          memcpy(x + len, pc, strlen(pc));
+          len += strlen(pc);
+        }
+        x[len] = '\0';
+        fused_compare(c1, c2, fast, slow, src, x, len, rf_utf8_valid(x, len));
+      }
+      for (size_t i = 0; i < sizeof(fused_bad) / sizeof(fused_bad[0]); i++) {
+        for (int pad = 0; pad < 12; pad += 5) { /* malformed at the start, middle, end */
+          size_t bl = strlen(fused_bad[i]);
+          memset(x, 'a', (size_t)pad);
+          memcpy(x + pad, fused_bad[i], bl);
+          memcpy(x + pad + bl, " Mm ", 4);
+          fused_compare(c1, c2, fast, slow, src, x, (size_t)pad + bl + 4, false);
+          fused_compare(c1, c2, fast, slow, src, x + pad, bl, false);
+        }
+      }
+      rf_lambda_free(fast);
+      rf_lambda_free(slow);
+    }
+  rf_lambda_ctx_free(c1);
+  rf_lambda_ctx_free(c2);
+}
+
 /* re.sub through the class filter equals re.sub through PCRE2, counts too. */
 static void test_refilt_equivalence(void **state) {
   (void)state;
@@ -716,6 +831,7 @@ int main(void) {
       cmocka_unit_test(test_threads), cmocka_unit_test(test_alloc_failures),
       cmocka_unit_test(test_kernel_equivalence), cmocka_unit_test(test_refilt_equivalence),
       cmocka_unit_test(test_row_numbers), cmocka_unit_test(test_batch),
+      cmocka_unit_test(test_fused_equivalence),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
