@@ -503,15 +503,55 @@ static bool split_sep(const char *p, size_t len, const rf__str_t *sep, int64_t i
   }
 }
 
+/* 0x80 in each byte of w that is not an ASCII digit. */
+static inline uint64_t nondigit_mask(uint64_t w) {
+  const uint64_t ones = UINT64_C(0x0101010101010101);
+  uint64_t v = w & ~HI8;
+  uint64_t dig = (v + ones * (0x80 - '0')) & ~(v + ones * (0x7f - '9')) & ~w & HI8;
+  return ~dig & HI8;
+}
+
+/* First index in [i, e) whose byte is not an ASCII digit, 8 at a time. */
+static inline size_t span_digits(const char *p, size_t i, size_t e) {
+  const unsigned char *s = (const unsigned char *)p;
+  while (i < e) {
+    size_t r = e - i;
+    uint64_t m = nondigit_mask(load8(s, i, e));
+    if (r < 8)
+      m |= (uint64_t)0x80 << (8 * r); /* the zeros past e */
+    if (m)
+      return i + ((size_t)__builtin_ctzll(m) >> 3);
+    i += 8;
+  }
+  return e;
+}
+
+/* w[0..n) = s[0..n) for n <= 16 without a call. */
+static inline void copy16(char *w, const char *s, size_t n) {
+  if (n >= 8) {
+    memcpy(w, s, 8);
+    memcpy(w + n - 8, s + n - 8, 8);
+  } else if (n >= 4) {
+    memcpy(w, s, 4);
+    memcpy(w + n - 4, s + n - 4, 4);
+  } else {
+    for (size_t i = 0; i < n; i++)
+      w[i] = s[i];
+  }
+}
+
 /* float(s) for the plain ASCII forms; false to decline. Writes str(result).
  *
  * [sign] digits [. digits] with at most 15 digits in all: the value is
  * m / 10**k, correctly rounded (Clinger: both are exact doubles), and a
  * decimal of at most 15 significant digits is the shortest repr of its
  * nearest double (DBL_DIG), so repr() prints exactly those digits, without
- * leading and trailing zeros, in repr's fixed or exponent layout. Other
- * plain forms (more digits, an exponent) go through strtod (correctly
- * rounded) and rf__float_str, as the tree walker does. */
+ * leading and trailing zeros, in repr's fixed layout (below 1e15; from 1e-4
+ * on, else the general path): the input's own bytes from the first
+ * significant integer digit to the last non-zero fraction digit ("0597.90"
+ * -> "597.9"), ".0" after an integer, "0." before a fraction. Other plain
+ * forms (more digits, an exponent) go through strtod (correctly rounded) and
+ * rf__float_str, as the tree walker does. */
 static bool float_text(const char *p, size_t len, rf_buf_t *out) {
   size_t b = 0, e = len;
   while (b < e && ascii_space((unsigned char)p[b]))
@@ -522,72 +562,54 @@ static bool float_text(const char *p, size_t len, rf_buf_t *out) {
   bool neg = false;
   if (i < e && (p[i] == '+' || p[i] == '-'))
     neg = p[i++] == '-';
-  /* G = the digits in order; nint of them before the point */
-  int ndig = 0, nint = -1, first = -1, last = -1;
-  char g[16]; /* the first 16 digits */
-  size_t j = i;
-  for (; j < e; j++) {
-    char ch = p[j];
-    if (ch >= '0' && ch <= '9') {
-      if (ch != '0') {
-        if (first < 0)
-          first = ndig;
-        last = ndig;
-      }
-      g[ndig & 15] = ch;
-      ndig++;
-    } else if (ch == '.' && nint < 0) {
-      nint = ndig;
-    } else {
-      break;
-    }
+  size_t is = i, ie = span_digits(p, i, e), fs = ie, fe = ie; /* int [is, ie), fraction [fs, fe) */
+  i = ie;
+  if (i < e && p[i] == '.') {
+    fs = i + 1;
+    fe = i = span_digits(p, fs, e);
   }
+  size_t ndig = (ie - is) + (fe - fs);
   if (ndig == 0)
     return false;
-  if (nint < 0)
-    nint = ndig;
-  if (j == e && ndig <= 15) {
+  if (i == e && ndig <= 15) {
+    size_t ia = is, ft = fe;
+    while (ia < ie && p[ia] == '0')
+      ia++;
+    while (ft > fs && p[ft - 1] == '0')
+      ft--;
+    size_t lz = 0; /* zeros after the point, before the first significant digit */
+    if (ia == ie)
+      while (fs + lz < ft && p[fs + lz] == '0')
+        lz++;
+    if (ia == ie && ft > fs && lz > 3)
+      goto general; /* repr's 1e-05 layout */
     if (!room(out, 48))
       return false;
     char *w = out->data + out->len, *w0 = w;
-    if (neg)
-      *w++ = '-';
-    if (first < 0) {
+    *w = '-';
+    w += neg;
+    if (ia < ie && ft > fs) { /* int.frac: the input's bytes, point included */
+      copy16(w, p + ia, ft - ia);
+      w += ft - ia;
+    } else if (ia < ie) { /* int.0 */
+      copy16(w, p + ia, ie - ia);
+      w += ie - ia;
+      memcpy(w, ".0", 2);
+      w += 2;
+    } else if (ft > fs) { /* 0.frac */
+      memcpy(w, "0.", 2);
+      copy16(w + 2, p + fs, ft - fs);
+      w += 2 + (ft - fs);
+    } else {
       memcpy(w, "0.0", 3);
       w += 3;
-    } else {
-      int nd = last - first + 1, decpt = nint - first;
-      if (decpt < -3) /* repr's 1e-05 layout: the general path */
-        goto general;
-#define G(k) g[k]
-      if (decpt <= 0) {
-        *w++ = '0';
-        *w++ = '.';
-        for (int q = 0; q < -decpt; q++)
-          *w++ = '0';
-        for (int q = 0; q < nd; q++)
-          *w++ = G(first + q);
-      } else if (decpt < nd) {
-        for (int q = 0; q < decpt; q++)
-          *w++ = G(first + q);
-        *w++ = '.';
-        for (int q = decpt; q < nd; q++)
-          *w++ = G(first + q);
-      } else {
-        for (int q = 0; q < nd; q++)
-          *w++ = G(first + q);
-        for (int q = nd; q < decpt; q++)
-          *w++ = '0';
-        *w++ = '.';
-        *w++ = '0';
-      }
-#undef G
     }
     out->len += (size_t)(w - w0);
     out->data[out->len] = '\0';
     return true;
   }
   /* [exponent]: Python's grammar without underscores, through strtod */
+  size_t j = i;
   if (j < e && (p[j] == 'e' || p[j] == 'E')) {
     j++;
     if (j < e && (p[j] == '+' || p[j] == '-'))
@@ -606,6 +628,75 @@ general:;
   tmp[e - b] = '\0';
   rf__float_str(strtod(tmp, NULL), out);
   return true;
+}
+
+/* 0x80 in each byte of v that is not '0'. */
+static inline uint64_t nonzero_digit_mask(uint64_t v) {
+  const uint64_t lo7 = ~HI8;
+  uint64_t z = v ^ (lo7 / 0x7f * '0'); /* '0' bytes become 0 */
+  return (((z & lo7) + lo7) | z) & HI8;
+}
+
+/* Bytes [0, b) of a word: 0xFF each (b <= 7). */
+static inline uint64_t below(size_t b) {
+  return (UINT64_C(1) << (8 * b)) - 1;
+}
+
+/* float_text for a word w[0..wl) of x (no whitespace in it) when it is
+ * [sign] digits [. digits] within 7 bytes after the sign: the same text,
+ * from one word load and masks instead of a scan per part. x[0..xlen) is
+ * readable around it. 1 done, 0 not this form (float_text decides), -1 out
+ * of memory. */
+static int float_word(const unsigned char *x, size_t xlen, size_t st, size_t wl, rf_buf_t *out) {
+  uint64_t v = load8(x, st, xlen);
+  bool neg = false;
+  if (wl && (x[st] == '-' || x[st] == '+')) {
+    neg = x[st] == '-';
+    v >>= 8;
+    wl--;
+  }
+  if (wl == 0 || wl > 7)
+    return 0;
+  uint64_t end = (uint64_t)0x80 << (8 * wl), nd = (nondigit_mask(v) & below(wl)) | end;
+  size_t ie = (size_t)__builtin_ctzll(nd) >> 3, fs = ie, ft = ie;
+  uint64_t nz = nonzero_digit_mask(v);
+  if (ie < wl) { /* then the point, and digits up to the end */
+    fs = ie + 1;
+    if (((v >> (8 * ie)) & 0xFF) != '.' || (nd & ~below(fs)) != end || ie + (wl - fs) == 0)
+      return 0;
+    uint64_t f = nz & below(wl) & ~below(fs); /* non-zero fraction digits */
+    ft = f ? (size_t)(64 - __builtin_clzll(f) + 7) >> 3 : fs;
+  }
+  size_t ia = (size_t)__builtin_ctzll(nz | (uint64_t)0x80 << (8 * ie)) >> 3; /* after leading zeros */
+  if (!room(out, 24))
+    return -1;
+  char *w = out->data + out->len, *w0 = w;
+  uint64_t t;
+  *w = '-';
+  w += neg;
+  if (ia < ie) { /* int[.frac] or int.0 */
+    t = v >> (8 * ia);
+    memcpy(w, &t, 8);
+    if (ft > fs) {
+      w += ft - ia;
+    } else {
+      memcpy(w + (ie - ia), ".0", 2);
+      w += ie - ia + 2;
+    }
+  } else if (ft > fs) { /* 0.frac, unless repr's 1e-05 layout */
+    if ((size_t)__builtin_ctzll(nz & ~below(fs)) >> 3 > fs + 3)
+      return 0;
+    memcpy(w, "0.", 2);
+    t = v >> (8 * fs);
+    memcpy(w + 2, &t, 8);
+    w += 2 + (ft - fs);
+  } else {
+    memcpy(w, "0.0", 3);
+    w += 3;
+  }
+  out->len += (size_t)(w - w0);
+  out->data[out->len] = '\0';
+  return 1;
 }
 
 /* int(s) for ASCII [+-]digits; false to decline. Writes str(result). */
@@ -769,11 +860,13 @@ static int run_word(rf__ctx_t *c, const rf_lambda_t *l, const char *x, size_t xl
   out->oom = false;
   const char *type = "str";
   switch (k->final) {
-  case KF_FLOAT:
-    if (!float_text(x + st, i - st, out))
+  case KF_FLOAT: {
+    int r = float_word(s, xlen, st, i - st, out);
+    if (r < 0 || (r == 0 && !float_text(x + st, i - st, out)))
       return 0;
     type = "float";
     break;
+  }
   case KF_INT:
     if (!int_text(x + st, i - st, l->lim.max_int_digits, out))
       return 0;

@@ -616,6 +616,12 @@ static const char *const fused_pieces[] = {
     "\xc7\x85" /* titlecase dz */, "Hello", "WORLD", "12.5", "00", "\x00",
 };
 
+/* numbers for float(x.split()[k]) / int(...): signs, points, zeros, exponents */
+static const char *const fused_num[] = {
+    "0", "1", "7", "9", "5", "0", "00", ".", ".", "-", "+", "e", "E", " ", " ", "\t", "_", "x",
+    "\xd9\xa1", "\xc2\xa0",
+};
+
 static const char *const fused_bad[] = {
     "\xff", "a\xc3", "\xc3(", "\xed\xa0\x80", "\xc0\xaf", " \xe2\x80", "\xc2", "AB\x80" "cd",
 };
@@ -683,6 +689,21 @@ static void test_fused_equivalence(void **state) {
         }
         if (t % 7 == 0) { /* trailing Unicode or ASCII whitespace */
           const char *pc = fused_pieces[(t / 7) % 2 ? 26 + (t / 14) % 4 : 10];
+          memcpy(x + len, pc, strlen(pc));
+          len += strlen(pc);
+        }
+        x[len] = '\0';
+        fused_compare(c1, c2, fast, slow, src, x, len, rf_utf8_valid(x, len));
+      }
+      enum { NN = sizeof(fused_num) / sizeof(fused_num[0]) };
+      for (int t = 0; strstr(src, "split") && t < 3000; t++) {
+        size_t len = 0, want = (size_t)(t % 19);
+        while (len < want) {
+          seed = seed * 1103515245u + 12345u;
+          uint32_t r = seed >> 8;
+          const char *pc = fused_num[(t % 4 ? r % 7 : r) % NN]; /* mostly digits */
+          if (r % 9 == 0)
+            pc = fused_num[7 + r % 6]; /* a point, a sign, an exponent or a space */
           memcpy(x + len, pc, strlen(pc));
           len += strlen(pc);
         }
