@@ -744,6 +744,39 @@ static inline int done(rf_lambda_result_t *res, const char *p, size_t len, const
 static int run_case(rf__ctx_t *c, const rf__kernel_t *k, const char *x, size_t xlen, bool trusted,
                     rf_lambda_result_t *res) {
   const unsigned char *s = (const unsigned char *)x;
+  bool up = k->how == RF_CASE_UPPER;
+  if (xlen - 1 < 16) {
+    /* 1..16 ASCII bytes: two words (overlapping, or one with zeros above it)
+     * hold all of x; map all of it (whitespace maps to itself) and return
+     * the stripped slice, all without a loop */
+    uint64_t f, l;
+    if (xlen >= 8) {
+      memcpy(&f, x, 8);
+      memcpy(&l, x + xlen - 8, 8);
+    } else {
+      f = load8(s, 0, xlen);
+      l = f << (8 * (8 - xlen)); /* the zeros below are not whitespace */
+    }
+    uint64_t lm = ~ws_mask(f) & HI8, rm = ~ws_mask(l) & HI8;
+    if (!((f | l) & HI8) && lm && rm) {
+      rf_buf_t *out = &c->out;
+      out->len = 0;
+      out->oom = false;
+      if (!room(out, 16))
+        return 0;
+      size_t b = k->strip & 1 ? (size_t)__builtin_ctzll(lm) >> 3 : 0;
+      size_t e = k->strip & 2 ? xlen - ((size_t)__builtin_clzll(rm) >> 3) : xlen;
+      if (e < b)
+        e = b; /* all whitespace (only a short x: a longer one had lm or rm 0) */
+      uint64_t mf = rf__swar_case(f, up), ml = rf__swar_case(l, up);
+      memcpy(out->data, &mf, 8);
+      if (xlen > 8)
+        memcpy(out->data + xlen - 8, &ml, 8);
+      out->data[e] = '\0';
+      out->len = e;
+      return done(res, out->data + b, e - b, "str");
+    }
+  }
   size_t b = 0, e = xlen;
   if (k->strip && xlen) {
     /* the first and the last (up to) 8 bytes, counted without a loop: the
@@ -772,7 +805,6 @@ static int run_case(rf__ctx_t *c, const rf__kernel_t *k, const char *x, size_t x
     return 0;
   const unsigned char *q = s + b;
   char *w0 = out->data, *w = w0;
-  bool up = k->how == RF_CASE_UPPER;
   size_t i = 0;
   /* Up to 8 bytes per turn as one little-endian word v (never read outside
    * x); its ASCII prefix is mapped and written as a whole word (the room
