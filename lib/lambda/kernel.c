@@ -741,42 +741,10 @@ static inline int done(rf_lambda_result_t *res, const char *p, size_t len, const
  * loop; anything the table does not hold (a longer sequence, the capital
  * sigma, a mapping ICU gives per character) and any malformed byte go to the
  * generic loop (-1). */
-static int run_case(rf__ctx_t *c, const rf__kernel_t *k, const char *x, size_t xlen, bool trusted,
-                    rf_lambda_result_t *res) {
+static __attribute__((noinline)) int run_case(rf__ctx_t *c, const rf__kernel_t *k, const char *x,
+                                              size_t xlen, bool trusted, rf_lambda_result_t *res) {
   const unsigned char *s = (const unsigned char *)x;
   bool up = k->how == RF_CASE_UPPER;
-  if (xlen - 1 < 16) {
-    /* 1..16 ASCII bytes: two words (overlapping, or one with zeros above it)
-     * hold all of x; map all of it (whitespace maps to itself) and return
-     * the stripped slice, all without a loop */
-    uint64_t f, l;
-    if (xlen >= 8) {
-      memcpy(&f, x, 8);
-      memcpy(&l, x + xlen - 8, 8);
-    } else {
-      f = load8(s, 0, xlen);
-      l = f << (8 * (8 - xlen)); /* the zeros below are not whitespace */
-    }
-    uint64_t lm = ~ws_mask(f) & HI8, rm = ~ws_mask(l) & HI8;
-    if (!((f | l) & HI8) && lm && rm) {
-      rf_buf_t *out = &c->out;
-      out->len = 0;
-      out->oom = false;
-      if (!room(out, 16))
-        return 0;
-      size_t b = k->strip & 1 ? (size_t)__builtin_ctzll(lm) >> 3 : 0;
-      size_t e = k->strip & 2 ? xlen - ((size_t)__builtin_clzll(rm) >> 3) : xlen;
-      if (e < b)
-        e = b; /* all whitespace (only a short x: a longer one had lm or rm 0) */
-      uint64_t mf = rf__swar_case(f, up), ml = rf__swar_case(l, up);
-      memcpy(out->data, &mf, 8);
-      if (xlen > 8)
-        memcpy(out->data + xlen - 8, &ml, 8);
-      out->data[e] = '\0';
-      out->len = e;
-      return done(res, out->data + b, e - b, "str");
-    }
-  }
   size_t b = 0, e = xlen;
   if (k->strip && xlen) {
     /* the first and the last (up to) 8 bytes, counted without a loop: the
@@ -840,6 +808,47 @@ static int run_case(rf__ctx_t *c, const rf__kernel_t *k, const char *x, size_t x
   w0[len] = '\0';
   out->len = len;
   return done(res, w0, len, "str");
+}
+
+/* FAST_CASE on an ASCII x of 1..16 bytes: two words (overlapping, or one
+ * with zeros above it) hold all of x; both are case-mapped and stored whole
+ * (whitespace maps to itself) and the result is the stripped slice, without
+ * a loop: no branch on the number of spaces or letters. Anything else goes to
+ * run_case. */
+static inline int run_case_short(rf__ctx_t *c, const rf__kernel_t *k, const char *x, size_t xlen,
+                                 bool trusted, rf_lambda_result_t *res) {
+  if (xlen - 1 < 16) {
+    const unsigned char *s = (const unsigned char *)x;
+    bool up = k->how == RF_CASE_UPPER;
+    uint64_t f, l;
+    if (xlen >= 8) {
+      memcpy(&f, x, 8);
+      memcpy(&l, x + xlen - 8, 8);
+    } else {
+      f = load8(s, 0, xlen);
+      l = f << (8 * (8 - xlen)); /* the zeros below are not whitespace */
+    }
+    uint64_t lm = ~ws_mask(f) & HI8, rm = ~ws_mask(l) & HI8;
+    if (!((f | l) & HI8) && lm && rm) {
+      rf_buf_t *out = &c->out;
+      out->len = 0;
+      out->oom = false;
+      if (!room(out, 16))
+        return 0;
+      size_t b = k->strip & 1 ? (size_t)__builtin_ctzll(lm) >> 3 : 0;
+      size_t e = k->strip & 2 ? xlen - ((size_t)__builtin_clzll(rm) >> 3) : xlen;
+      if (e < b)
+        e = b; /* all whitespace (only a short x: a longer one had lm or rm 0) */
+      uint64_t mf = rf__swar_case(f, up), ml = rf__swar_case(l, up);
+      memcpy(out->data, &mf, 8);
+      if (xlen > 8)
+        memcpy(out->data + xlen - 8, &ml, 8);
+      out->data[e] = '\0';
+      out->len = e;
+      return done(res, out->data + b, e - b, "str");
+    }
+  }
+  return run_case(c, k, x, xlen, trusted, res);
 }
 
 /* FAST_WORD: split()[k] (k >= 0) of an ASCII x in one forward scan that stops
@@ -1053,7 +1062,7 @@ int rf__kernel_run(rf__ctx_t *c, const rf_lambda_t *l, const char *x, size_t xle
     return 0;
   int r = -1;
   if (k->fast == FAST_CASE)
-    r = run_case(c, k, x, xlen, trusted, res);
+    r = run_case_short(c, k, x, xlen, trusted, res);
   else if (k->fast == FAST_WORD)
     r = run_word(c, l, x, xlen, trusted, res);
   return r >= 0 ? r : run_ops(c, l, x, xlen, trusted, res);
