@@ -145,6 +145,9 @@ struct rf_writer {
   unsigned char head_hash[RF_SHA256_LEN];
   int backoff_ms;
   int audit_failures; /* consecutive refusals of the chain entry (ATT_AUDIT) */
+  bool slow_claim;    /* the group being written met a known key: claim with ON CONFLICT */
+  bool claim_pending; /* the fast claim is sent, its result not yet read */
+  double phase_ms[4]; /* of the last attempt: claim, rows, batches + entries, commit */
   rf_buf_t copy_s, copy_q, scratch, a1, a2, a3, a4, a5, a6;
   claim_t *claims;
   size_t claims_cap;
@@ -260,6 +263,7 @@ static const char SQL_AUDIT[] =
 static const char SQL_HEAD[] =
     "SELECT seq, encode(hash, 'hex') FROM rectify.audit WHERE chain_id = $1"
     " ORDER BY seq DESC LIMIT 1";
+static const char SQL_COPY_CLAIM[] = "COPY rectify.messages (key, batch_id, outcome) FROM STDIN";
 static const char SQL_COPY_STAGING[] =
     "COPY rectify.staging (key, batch_id, source, source_id, table_name, column_name, pk,"
     " pk_hash, old_value, new_value, row_context, fingerprint, cluster_id, fix_id, lambda,"
@@ -461,6 +465,8 @@ enum attempt {
   ATT_AUDIT,     /* the database refused the chain entry itself (not a conflict, not a
                     lost connection): retried, then a Sev-1 after RF_AUDIT_FAILURES */
   ATT_NOMEM,
+  ATT_LEDGER,    /* the fast claim met a key already in the ledger (a redelivery):
+                    retry the group at once with the ON CONFLICT claim */
 };
 
 static int cmp_claim(const void *a, const void *b) {
@@ -481,6 +487,8 @@ static enum attempt classify(rf_writer_t *w, PGresult *res) {
     return ATT_DATA;
   if (strcmp(st, "23505") == 0) {
     const char *cons = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
+    if (cons && strcmp(cons, "messages_pkey") == 0)
+      return ATT_LEDGER;
     if (cons && (strcmp(cons, "audit_pkey") == 0 || strcmp(cons, "batches_pkey") == 0 ||
                  strcmp(cons, "audit_batch_id_key") == 0))
       return ATT_CONFLICT;
@@ -500,42 +508,71 @@ static enum attempt exec_check(rf_writer_t *w, const char *sql) {
   return a;
 }
 
-/* COPY buf into the table; *rows receives the row count PostgreSQL reports. */
-static enum attempt copy_in(rf_writer_t *w, const char *sql, const rf_buf_t *buf, long *rows) {
-  *rows = 0;
-  if (buf->len == 0)
-    return ATT_OK;
+/* COPY in three steps, so that rows can be sent while they are built and
+ * PostgreSQL parses one chunk while the writer formats the next. */
+static enum attempt copy_begin(rf_writer_t *w, const char *sql) {
   PGresult *res = PQexec(w->conn, sql);
-  if (PQresultStatus(res) != PGRES_COPY_IN) {
-    enum attempt a = classify(w, res);
-    PQclear(res);
-    return a;
-  }
+  enum attempt a = PQresultStatus(res) == PGRES_COPY_IN ? ATT_OK : classify(w, res);
   PQclear(res);
+  return a;
+}
+
+/* Sends buf (any size) and empties it. */
+static enum attempt copy_send(rf_writer_t *w, rf_buf_t *buf) {
   const size_t chunk = 1u << 20;
-  int ok = 1;
-  for (size_t off = 0; ok == 1 && off < buf->len; off += chunk) {
+  for (size_t off = 0; off < buf->len; off += chunk) {
     size_t n = buf->len - off < chunk ? buf->len - off : chunk;
-    ok = PQputCopyData(w->conn, buf->data + off, (int)n);
+    if (PQputCopyData(w->conn, buf->data + off, (int)n) != 1) {
+      rf_pg_errmsg(w->conn, NULL, w->errmsg, sizeof(w->errmsg));
+      return ATT_RETRY;
+    }
   }
-  if (ok == 1)
-    ok = PQputCopyEnd(w->conn, NULL);
+  rf_buf_reset(buf);
+  return ATT_OK;
+}
+
+/* Ends the COPY: with abort_why set, abandons it (the transaction is then
+ * failed and rolled back by the caller). *rows receives the row count
+ * PostgreSQL reports. Every result is collected, so that the connection is
+ * usable afterwards. */
+static enum attempt copy_results(rf_writer_t *w, bool keep_error, long *rows) {
+  *rows = 0;
   enum attempt a = ATT_OK;
-  /* Collect every result so that the connection is usable afterwards. */
+  PGresult *res;
   while ((res = PQgetResult(w->conn)) != NULL) {
     if (PQresultStatus(res) == PGRES_COMMAND_OK)
       *rows += strtol(PQcmdTuples(res), NULL, 10);
-    else if (a == ATT_OK)
+    else if (a == ATT_OK && keep_error)
       a = classify(w, res);
     PQclear(res);
     if (PQstatus(w->conn) != CONNECTION_OK)
       break;
   }
-  if (ok != 1 && a == ATT_OK) {
+  return a;
+}
+
+static enum attempt copy_end(rf_writer_t *w, const char *abort_why, long *rows) {
+  int ok = PQputCopyEnd(w->conn, abort_why);
+  enum attempt a = copy_results(w, abort_why == NULL, rows);
+  if (ok != 1 && a == ATT_OK && abort_why == NULL) {
     rf_pg_errmsg(w->conn, NULL, w->errmsg, sizeof(w->errmsg));
     a = ATT_RETRY;
   }
   return a;
+}
+
+/* COPY buf into the table; *rows receives the row count PostgreSQL reports. */
+static enum attempt copy_in(rf_writer_t *w, const char *sql, rf_buf_t *buf, long *rows) {
+  *rows = 0;
+  if (buf->len == 0)
+    return ATT_OK;
+  enum attempt a = copy_begin(w, sql);
+  if (a != ATT_OK)
+    return a;
+  a = copy_send(w, buf);
+  /* After a failed send too: the server's error, if it sent one, says why. */
+  enum attempt e = copy_end(w, NULL, rows);
+  return e != ATT_OK ? e : a;
 }
 
 static void arr_begin(rf_buf_t *b) {
@@ -559,8 +596,16 @@ static void arr_int(rf_buf_t *b, long long v) {
 }
 
 /* Claims the keys of the group's rows in the ledger (one statement, keys in
- * byte order) and sets each node's key order and is_new flags. */
-static enum attempt claim_keys(rf_writer_t *w, size_t ng) {
+ * byte order) and sets each node's key order and is_new flags.
+ *
+ * Fast (slow == false): the group's distinct keys are COPYed into the ledger,
+ * which is the cheapest insert PostgreSQL has (no per-row conflict check, no
+ * rows sent back). Almost every group is all new keys. When one is not (a
+ * redelivery after a crash, a producer's retry), the unique violation fails
+ * the COPY and the transaction: ATT_LEDGER, and the caller retries the group
+ * at once with the slow claim, which inserts what is new and returns it. A key
+ * that a concurrent transaction holds makes either wait for it, as before. */
+static enum attempt claim_keys(rf_writer_t *w, size_t ng, bool slow) {
   size_t total = 0;
   for (size_t i = 0; i < ng; i++)
     total += w->group[i]->f->n;
@@ -585,6 +630,40 @@ static enum attempt claim_keys(rf_writer_t *w, size_t ng) {
   rf_free(fill);
   if (total == 0)
     return ATT_OK;
+  if (!slow) {
+    rf_buf_t *b = &w->a1;
+    rf_buf_reset(b);
+    for (size_t c = 0; c < total; c++) {
+      const claim_t *cl = &w->claims[c];
+      if (c > 0 && strcmp(cl->key, w->claims[c - 1].key) == 0)
+        continue; /* the same key again in this group: the earliest flush has it */
+      const node_t *n = w->group[cl->node];
+      n->is_new[cl->row] = 1;
+      rf_pg_copy_text(b, cl->key);
+      rf_buf_putc(b, '\t');
+      rf_pg_copy_text(b, n->batch_id);
+      rf_buf_puts(b, n->f->rows[cl->row].kind == RF_OUTCOME_FIXED ? "\tfixed\n"
+                                                                   : "\tquarantined\n");
+    }
+    if (!rf_buf_ok(b))
+      return ATT_NOMEM;
+    /* Sent, not waited for: the rows are built while PostgreSQL inserts the
+     * keys (claim_finish). */
+    enum attempt a = copy_begin(w, SQL_COPY_CLAIM);
+    if (a == ATT_OK)
+      a = copy_send(w, b);
+    if (a == ATT_OK && PQputCopyEnd(w->conn, NULL) != 1) {
+      rf_pg_errmsg(w->conn, NULL, w->errmsg, sizeof(w->errmsg));
+      a = ATT_RETRY;
+    }
+    if (a == ATT_OK) {
+      w->claim_pending = true;
+      return ATT_OK;
+    }
+    long rows;
+    enum attempt e = copy_results(w, true, &rows);
+    return e != ATT_OK ? e : a;
+  }
   arr_begin(&w->a1);
   arr_begin(&w->a2);
   arr_begin(&w->a3);
@@ -691,10 +770,77 @@ static int fix_keys(rf_flush_t *f) {
   return 0;
 }
 
+/* Bytes of COPY text sent at a time while rows are built. */
+#define RF_COPY_CHUNK (256u << 10)
+
+/* Waits for the fast claim's result (claim_keys). */
+static enum attempt claim_finish(rf_writer_t *w) {
+  long rows;
+  w->claim_pending = false;
+  return copy_results(w, true, &rows);
+}
+
+/* Where the rows of the table that is streamed stand while they are built:
+ * kept in the buffer while the claim is pending, then sent as they come. */
+typedef struct stream {
+  rf_buf_t *buf;   /* NULL: nothing streamed */
+  const char *sql; /* its COPY */
+  bool open;       /* the COPY has begun */
+  bool failed;     /* a send failed: the server may say why */
+} stream_t;
+
+/* Called between rows: finishes the claim when its result is in (or when
+ * the buffer grew large waiting for it), begins the COPY, sends full chunks. */
+static enum attempt stream_step(rf_writer_t *w, stream_t *st, bool last) {
+  if (w->claim_pending) {
+    bool wait = last || (st->buf && st->buf->len >= 4 * RF_COPY_CHUNK);
+    if (!wait && PQconsumeInput(w->conn) && PQisBusy(w->conn))
+      return ATT_OK;
+    enum attempt a = claim_finish(w);
+    if (a != ATT_OK)
+      return a;
+  }
+  if (st->buf == NULL)
+    return ATT_OK;
+  if (!st->open) {
+    enum attempt a = copy_begin(w, st->sql);
+    if (a != ATT_OK)
+      return a;
+    st->open = true;
+  }
+  if (last || st->buf->len >= RF_COPY_CHUNK) {
+    if (!rf_buf_ok(st->buf))
+      return ATT_NOMEM;
+    enum attempt a = copy_send(w, st->buf);
+    if (a != ATT_OK) {
+      st->failed = true;
+      return a;
+    }
+  }
+  return ATT_OK;
+}
+
+/* Starts loading the strings of o into the cache. The loop thread allocated
+ * them one by one, long ago, so they are scattered and cold: without this
+ * the writer waits on a cache miss at nearly every field of every row. */
+static inline void prefetch_outcome(const rf_outcome_t *o) {
+  const void *p[] = {o->key,        o->source,     o->source_id,  o->table_name, o->column_name,
+                     o->pk_json,    o->pk_hash,    o->old_value,  o->new_value,  o->row_json,
+                     o->fingerprint, o->cluster_id, o->reason,    o->detail,     o->raw};
+  for (size_t i = 0; i < sizeof(p) / sizeof(p[0]); i++)
+    if (p[i])
+      __builtin_prefetch(p[i]);
+}
+
+/* Rows ahead of the one being built whose strings are prefetched. */
+#define RF_PREFETCH_AHEAD 4
+
+
 /* Builds the COPY buffers for the group's new rows and every node's counts,
- * Merkle root and entry. *bad receives the node index that fails
- * reconciliation (or -1). */
-static enum attempt build_rows(rf_writer_t *w, size_t ng, int64_t written_us, long *bad) {
+ * Merkle root and entry, calling stream_step() between rows when st is given.
+ * *bad receives the node index that fails reconciliation (or -1). */
+static enum attempt build_rows(rf_writer_t *w, size_t ng, int64_t written_us, long *bad,
+                               stream_t *st) {
   *bad = -1;
   rf_buf_reset(&w->copy_s);
   rf_buf_reset(&w->copy_q);
@@ -704,8 +850,12 @@ static enum attempt build_rows(rf_writer_t *w, size_t ng, int64_t written_us, lo
     node_t *n = w->group[i];
     n->n_new = n->n_fixed = n->n_quar = n->n_dup = 0;
     rf_merkle_stream_init(&n->tree);
+    for (size_t j = 0; j < RF_PREFETCH_AHEAD && j < n->f->n; j++)
+      prefetch_outcome(&n->f->rows[n->order[j]]);
     for (size_t j = 0; j < n->f->n; j++) {
       uint32_t r = n->order[j];
+      if (j + RF_PREFETCH_AHEAD < n->f->n)
+        prefetch_outcome(&n->f->rows[n->order[j + RF_PREFETCH_AHEAD]]);
       if (!n->is_new[r]) {
         n->n_dup++;
         continue;
@@ -727,6 +877,11 @@ static enum attempt build_rows(rf_writer_t *w, size_t ng, int64_t written_us, lo
         n->n_fixed++;
       else
         n->n_quar++;
+      if (st && (j & 31) == 31) {
+        enum attempt a = stream_step(w, st, false);
+        if (a != ATT_OK)
+          return a;
+      }
     }
     /* Zero-loss arithmetic, in code, before anything is committed. */
     if (n->n_new != n->n_fixed + n->n_quar || n->n_new + n->n_dup != n->f->n) {
@@ -777,6 +932,50 @@ static enum attempt build_rows(rf_writer_t *w, size_t ng, int64_t written_us, lo
   if (!rf_buf_ok(&w->copy_s) || !rf_buf_ok(&w->copy_q))
     return ATT_NOMEM;
   return ATT_OK;
+}
+
+/* Builds the group's rows and COPYs them into staging and quarantine. The
+ * table with more rows gets them while they are built, so that PostgreSQL
+ * parses and indexes one chunk while the writer hashes the next; the other
+ * table's rows follow in one COPY. *rows_s and *rows_q receive the row
+ * counts PostgreSQL reports. */
+static enum attempt write_rows(rf_writer_t *w, size_t ng, int64_t written_us, long *bad,
+                               long *rows_s, long *rows_q) {
+  size_t nf = 0, nq = 0;
+  for (size_t i = 0; i < ng; i++) {
+    const node_t *n = w->group[i];
+    for (size_t r = 0; r < n->f->n; r++)
+      if (n->is_new[r]) {
+        nf += n->f->rows[r].kind == RF_OUTCOME_FIXED;
+        nq += n->f->rows[r].kind == RF_OUTCOME_QUARANTINED;
+      }
+  }
+  bool q_first = nq >= nf;
+  stream_t st = {.buf = nf + nq == 0 ? NULL : q_first ? &w->copy_q : &w->copy_s,
+                 .sql = q_first ? SQL_COPY_QUARANTINE : SQL_COPY_STAGING};
+  rf_buf_t *second = q_first ? &w->copy_s : &w->copy_q;
+  long *rows_first = q_first ? rows_q : rows_s, *rows_second = q_first ? rows_s : rows_q;
+  const char *sql_second = q_first ? SQL_COPY_STAGING : SQL_COPY_QUARANTINE;
+  *rows_s = *rows_q = 0;
+  enum attempt a = build_rows(w, ng, written_us, bad, &st);
+  if (a == ATT_OK)
+    a = stream_step(w, &st, true);
+  if (w->claim_pending) { /* the build failed first: the connection must be idle again */
+    long n;
+    w->claim_pending = false;
+    copy_results(w, false, &n);
+  }
+  if (st.open) {
+    /* A failed send: the server's error, if it sent one, says why. A failed
+     * build: abandon the COPY (the caller rolls back). */
+    enum attempt e = copy_end(w, a == ATT_OK || st.failed ? NULL : "rectify: attempt abandoned",
+                              rows_first);
+    if (a == ATT_OK || (st.failed && e != ATT_OK))
+      a = e;
+  }
+  if (a == ATT_OK)
+    a = copy_in(w, sql_second, second, rows_second);
+  return a;
 }
 
 static enum attempt insert_batches(rf_writer_t *w, size_t ng, int64_t written_us) {
@@ -935,17 +1134,16 @@ static enum attempt write_group(rf_writer_t *w, size_t ng, long *bad) {
   *bad = -1;
   int64_t written_us = wall_us();
   long rows_s = 0, rows_q = 0;
+  uint64_t t0 = uv_hrtime();
   enum attempt a = prepare_nodes(w, ng);
   if (a == ATT_OK)
     a = exec_check(w, "BEGIN");
   if (a == ATT_OK)
-    a = claim_keys(w, ng);
+    a = claim_keys(w, ng, w->slow_claim);
+  uint64_t t1 = uv_hrtime();
   if (a == ATT_OK)
-    a = build_rows(w, ng, written_us, bad);
-  if (a == ATT_OK)
-    a = copy_in(w, SQL_COPY_STAGING, &w->copy_s, &rows_s);
-  if (a == ATT_OK)
-    a = copy_in(w, SQL_COPY_QUARANTINE, &w->copy_q, &rows_q);
+    a = write_rows(w, ng, written_us, bad, &rows_s, &rows_q);
+  uint64_t t2 = uv_hrtime();
   if (a == ATT_OK) {
     /* The database's own count of what it stored, against ours. */
     size_t fixed = 0, quar = 0;
@@ -964,10 +1162,17 @@ static enum attempt write_group(rf_writer_t *w, size_t ng, long *bad) {
     a = insert_batches(w, ng, written_us);
   if (a == ATT_OK)
     a = insert_entries(w, ng);
+  uint64_t t3 = uv_hrtime();
   if (a == ATT_OK)
     a = exec_check(w, "COMMIT");
   if (a != ATT_OK)
     rollback(w);
+  /* Where a transaction's time goes: the claim, the rows, the batch and
+   * chain rows, the commit (for the "committed" debug line). */
+  w->phase_ms[0] = (double)(t1 - t0) / 1e6;
+  w->phase_ms[1] = (double)(t2 - t1) / 1e6;
+  w->phase_ms[2] = (double)(t3 - t2) / 1e6;
+  w->phase_ms[3] = (double)(uv_hrtime() - t3) / 1e6;
   return a;
 }
 
@@ -1044,7 +1249,7 @@ static enum attempt isolate_data_error(rf_writer_t *w) {
   if (a == ATT_OK)
     a = exec_check(w, "BEGIN");
   if (a == ATT_OK)
-    a = claim_keys(w, 1);
+    a = claim_keys(w, 1, true);
   if (a == ATT_OK)
     a = bisect(w, n, 0, n->f->n, &found);
   rollback(w);
@@ -1111,16 +1316,24 @@ static void process(rf_writer_t *w, size_t ng) {
       memcpy(w->head_hash, w->group[ng - 1]->hash, RF_SHA256_LEN);
       record_head(w);
       rf_log(RF_LOG_DEBUG, "writer",
-             "committed chain=%s first_seq=%lld batches=%zu rows=%zu duplicates=%zu ms=%.1f",
+             "committed chain=%s first_seq=%lld batches=%zu rows=%zu duplicates=%zu ms=%.1f"
+             " claim_ms=%.1f rows_ms=%.1f chain_ms=%.1f commit_ms=%.1f",
              w->chain_id, (long long)w->group[0]->seq, ng, rows, dups,
-             (double)(uv_hrtime() - t0) / 1e6);
+             (double)(uv_hrtime() - t0) / 1e6, w->phase_ms[0], w->phase_ms[1], w->phase_ms[2],
+             w->phase_ms[3]);
       /* batch_id strdup failure leaves it NULL: the flush is still durable. */
       for (size_t i = 0; i < ng; i++)
         hand_back(w, w->group[i], 0);
       w->backoff_ms = 100;
       w->audit_failures = 0;
+      w->slow_claim = false;
       return;
     }
+    case ATT_LEDGER:
+      rf_log(RF_LOG_INFO, "writer", "redelivered keys in group, claiming one by one chain=%s batches=%zu",
+             w->chain_id, ng);
+      w->slow_claim = true;
+      continue;
     case ATT_AUDIT:
       if (++w->audit_failures < RF_AUDIT_FAILURES)
         break; /* retried like any failure, below */
