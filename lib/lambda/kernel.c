@@ -810,39 +810,64 @@ static __attribute__((noinline)) int run_case(rf__ctx_t *c, const rf__kernel_t *
   return done(res, w0, len, "str");
 }
 
-/* FAST_CASE on an ASCII x of 1..16 bytes: two words (overlapping, or one
- * with zeros above it) hold all of x; both are case-mapped and stored whole
- * (whitespace maps to itself) and the result is the stripped slice, without
- * a loop: no branch on the number of spaces or letters. Anything else goes to
- * run_case. */
+/* Bit k set when byte k of v has its high bit. */
+static inline uint32_t high_bits(uint64_t v) {
+  return (uint32_t)((((v & HI8) >> 7) * UINT64_C(0x0102040810204080)) >> 56);
+}
+
+/* FAST_CASE on an x of 1..16 bytes: two words (overlapping, or one with
+ * zeros above it) hold all of x. Their ASCII bytes are case-mapped and stored
+ * whole (whitespace maps to itself), each two-byte sequence whose mapping is
+ * two bytes too (sharp s, most Latin, Greek and Cyrillic letters) is patched
+ * in at the same place, and the result is the stripped slice: no loop over
+ * the bytes, no branch on the number of spaces or letters. A non-ASCII edge
+ * (it may be Unicode whitespace), a sequence of another length or a mapping
+ * of another length go to run_case. */
 static inline int run_case_short(rf__ctx_t *c, const rf__kernel_t *k, const char *x, size_t xlen,
                                  bool trusted, rf_lambda_result_t *res) {
   if (xlen - 1 < 16) {
     const unsigned char *s = (const unsigned char *)x;
     bool up = k->how == RF_CASE_UPPER;
     uint64_t f, l;
+    uint32_t hm; /* bit i: x[i] is not ASCII */
     if (xlen >= 8) {
       memcpy(&f, x, 8);
       memcpy(&l, x + xlen - 8, 8);
+      hm = high_bits(f) | high_bits(l) << (xlen - 8);
     } else {
       f = load8(s, 0, xlen);
       l = f << (8 * (8 - xlen)); /* the zeros below are not whitespace */
+      hm = high_bits(f);
     }
     uint64_t lm = ~ws_mask(f) & HI8, rm = ~ws_mask(l) & HI8;
-    if (!((f | l) & HI8) && lm && rm) {
+    if (lm && rm) {
+      size_t b = k->strip & 1 ? (size_t)__builtin_ctzll(lm) >> 3 : 0;
+      size_t e = k->strip & 2 ? xlen - ((size_t)__builtin_clzll(rm) >> 3) : xlen;
+      if (e < b)
+        e = b; /* all whitespace (only a short x: a longer one had lm or rm 0) */
+      if (hm && b < e && (((k->strip & 1) && s[b] >= 0x80) || ((k->strip & 2) && s[e - 1] >= 0x80)))
+        return run_case(c, k, x, xlen, trusted, res);
       rf_buf_t *out = &c->out;
       out->len = 0;
       out->oom = false;
       if (!room(out, 16))
         return 0;
-      size_t b = k->strip & 1 ? (size_t)__builtin_ctzll(lm) >> 3 : 0;
-      size_t e = k->strip & 2 ? xlen - ((size_t)__builtin_clzll(rm) >> 3) : xlen;
-      if (e < b)
-        e = b; /* all whitespace (only a short x: a longer one had lm or rm 0) */
-      uint64_t mf = rf__swar_case(f, up), ml = rf__swar_case(l, up);
+      /* high bits cleared: no carry between bytes; those bytes are rewritten */
+      uint64_t mf = rf__swar_case(f & ~HI8, up), ml = rf__swar_case(l & ~HI8, up);
       memcpy(out->data, &mf, 8);
       if (xlen > 8)
         memcpy(out->data + xlen - 8, &ml, 8);
+      while (hm) {
+        unsigned i = (unsigned)__builtin_ctz(hm);
+        unsigned char ch = s[i];
+        if (ch < 0xC2 || ch >= 0xE0 || i + 1 >= xlen || (s[i + 1] & 0xC0) != 0x80)
+          return run_case(c, k, x, xlen, trusted, res); /* longer, or malformed */
+        const rf__cmap_t *cm = &k->ctab[(((uint32_t)(ch & 0x1F) << 6) | (s[i + 1] & 0x3Fu)) - 0x80];
+        if (cm->n != 2)
+          return run_case(c, k, x, xlen, trusted, res);
+        memcpy(out->data + i, cm->b, 2);
+        hm &= ~(3u << i);
+      }
       out->data[e] = '\0';
       out->len = e;
       return done(res, out->data + b, e - b, "str");
