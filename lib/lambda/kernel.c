@@ -1080,17 +1080,32 @@ static __attribute__((noinline)) int run_ops(rf__ctx_t *c, const rf_lambda_t *l,
   return done(res, p, len, type);
 }
 
+static __attribute__((noinline)) int fast_case(rf__ctx_t *c, const rf_lambda_t *l, const char *x,
+                                               size_t xlen, bool trusted, rf_lambda_result_t *res) {
+  int r = run_case_short(c, l->kernel, x, xlen, trusted, res);
+  return r >= 0 ? r : run_ops(c, l, x, xlen, trusted, res);
+}
+
+static __attribute__((noinline)) int fast_word(rf__ctx_t *c, const rf_lambda_t *l, const char *x,
+                                               size_t xlen, bool trusted, rf_lambda_result_t *res) {
+  int r = run_word(c, l, x, xlen, trusted, res);
+  return r >= 0 ? r : run_ops(c, l, x, xlen, trusted, res);
+}
+
 int rf__kernel_run(rf__ctx_t *c, const rf_lambda_t *l, const char *x, size_t xlen, bool trusted,
                    rf_lambda_result_t *res) {
   const rf__kernel_t *k = l->kernel;
   if (xlen > k->safe_len)
     return 0;
-  int r = -1;
-  if (k->fast == FAST_CASE)
-    r = run_case_short(c, k, x, xlen, trusted, res);
-  else if (k->fast == FAST_WORD)
-    r = run_word(c, l, x, xlen, trusted, res);
-  return r >= 0 ? r : run_ops(c, l, x, xlen, trusted, res);
+  /* tail calls: this frame stays small, each path saves only what it uses */
+  switch (k->fast) {
+  case FAST_CASE:
+    return fast_case(c, l, x, xlen, trusted, res);
+  case FAST_WORD:
+    return fast_word(c, l, x, xlen, trusted, res);
+  default:
+    return run_ops(c, l, x, xlen, trusted, res);
+  }
 }
 
 int rf__kernel_fused(const rf__kernel_t *k) {
