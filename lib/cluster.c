@@ -90,29 +90,42 @@ typedef struct slot {
   UT_hash_handle hh;
 } slot_t;
 
+/* Levenshtein distance of the first RF_EDIT_PREFIX bytes of a and b, by
+ * Myers' bit-parallel algorithm (Hyyro's formulation for global distance):
+ * one machine word holds a column of the dynamic-programming table, so a
+ * pair costs O(lb) word operations instead of O(la * lb) cells. */
 static size_t edit_distance(const char *a, size_t la, const char *b, size_t lb) {
-  size_t row[RF_EDIT_PREFIX + 1];
+  _Static_assert(RF_EDIT_PREFIX <= 64, "one word per column");
   if (la > RF_EDIT_PREFIX)
     la = RF_EDIT_PREFIX;
   if (lb > RF_EDIT_PREFIX)
     lb = RF_EDIT_PREFIX;
-  for (size_t j = 0; j <= lb; j++)
-    row[j] = j;
-  for (size_t i = 1; i <= la; i++) {
-    size_t diag = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= lb; j++) {
-      size_t up = row[j];
-      size_t best = diag + (a[i - 1] != b[j - 1]);
-      if (row[j - 1] + 1 < best)
-        best = row[j - 1] + 1;
-      if (up + 1 < best)
-        best = up + 1;
-      row[j] = best;
-      diag = up;
-    }
+  if (la == 0)
+    return lb;
+  /* peq[c]: bit i set where a[i] == c; kept all-zero between calls */
+  static _Thread_local uint64_t peq[256];
+  for (size_t i = 0; i < la; i++)
+    peq[(unsigned char)a[i]] |= UINT64_C(1) << i;
+  uint64_t pv = ~UINT64_C(0), mv = 0, last = UINT64_C(1) << (la - 1);
+  size_t score = la;
+  for (size_t j = 0; j < lb; j++) {
+    uint64_t eq = peq[(unsigned char)b[j]];
+    uint64_t xv = eq | mv;
+    uint64_t xh = (((eq & pv) + pv) ^ pv) | eq;
+    uint64_t ph = mv | ~(xh | pv);
+    uint64_t mh = pv & xh;
+    if (ph & last)
+      score++;
+    else if (mh & last)
+      score--;
+    ph = (ph << 1) | 1;
+    mh <<= 1;
+    pv = mh | ~(xv | ph);
+    mv = ph & xv;
   }
-  return row[lb];
+  for (size_t i = 0; i < la; i++)
+    peq[(unsigned char)a[i]] = 0;
+  return score;
 }
 
 static bool same_value(const rf_anomaly_t *x, const rf_anomaly_t *y) {
@@ -121,15 +134,42 @@ static bool same_value(const rf_anomaly_t *x, const rf_anomaly_t *y) {
   return x->value_len == y->value_len && memcmp(x->value, y->value, x->value_len) == 0;
 }
 
+/* FNV-1a of a value (NULL and "" differ: NULL hashes to 0). */
+static uint32_t value_hash(const rf_anomaly_t *x) {
+  if (x->value == NULL)
+    return 0;
+  uint32_t h = 2166136261u;
+  for (size_t i = 0; i < x->value_len; i++)
+    h = (h ^ (unsigned char)x->value[i]) * 16777619u;
+  return h | 1;
+}
+
 static void pick_reps(rf_cluster_t *c) {
+  /* The candidates are the first RF_REP_CANDIDATES distinct values in row
+   * order. A cluster is often one value many times over, so the distinct
+   * test goes through a small open-addressing table of the candidates'
+   * hashes, not through every candidate for every row. */
+  enum { SLOTS = 4 * RF_REP_CANDIDATES };
+  _Static_assert((SLOTS & (SLOTS - 1)) == 0 && RF_REP_CANDIDATES < 255, "slot table");
   rf_anomaly_t *cand[RF_REP_CANDIDATES];
+  uint32_t hash[SLOTS];
+  uint8_t idx[SLOTS]; /* candidate index + 1; 0 = empty */
+  memset(idx, 0, sizeof(idx));
   size_t nc = 0;
   for (size_t i = 0; i < c->n && nc < RF_REP_CANDIDATES; i++) {
+    uint32_t h = value_hash(c->rows[i]);
+    size_t s = h & (SLOTS - 1);
     bool dup = false;
-    for (size_t k = 0; k < nc && !dup; k++)
-      dup = same_value(cand[k], c->rows[i]);
-    if (!dup)
-      cand[nc++] = c->rows[i];
+    for (; idx[s] != 0; s = (s + 1) & (SLOTS - 1))
+      if (hash[s] == h && same_value(cand[idx[s] - 1], c->rows[i])) {
+        dup = true;
+        break;
+      }
+    if (dup)
+      continue;
+    hash[s] = h;
+    idx[s] = (uint8_t)(nc + 1);
+    cand[nc++] = c->rows[i];
   }
   size_t mind[RF_REP_CANDIDATES];
   bool used[RF_REP_CANDIDATES] = {false};
