@@ -46,9 +46,40 @@ void rf_pg_copy_bytea(rf_buf_t *b, const void *p, size_t n) {
     rf_buf_append(b, "\\N", 2);
     return;
   }
-  /* bytea's text form is \x<hex>; the backslash itself is escaped for COPY. */
-  rf_buf_append(b, "\\\\x", 3);
-  rf_buf_hex(b, p, n);
+  /* bytea has two text forms: \x<hex> (two characters a byte) and the escape
+   * form (printable ASCII as itself, a backslash as two, any other byte as
+   * \ooo). A message is mostly printable ASCII, so the escape form is about
+   * half the size for PostgreSQL to parse; the shorter one is sent. Every
+   * backslash of either is escaped once more for COPY. */
+  const unsigned char *s = p;
+  size_t extra = 0;
+  for (size_t i = 0; i < n; i++)
+    extra += s[i] == '\\' ? 3 : s[i] < 0x20 || s[i] > 0x7E ? 4 : 0;
+  if (n + extra > 2 * n + 3) {
+    rf_buf_append(b, "\\\\x", 3);
+    rf_buf_hex(b, p, n);
+    return;
+  }
+  if (!rf_buf_reserve(b, n + extra))
+    return;
+  char *w = b->data + b->len;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = s[i];
+    if (c == '\\') {
+      memcpy(w, "\\\\\\\\", 4);
+      w += 4;
+    } else if (c < 0x20 || c > 0x7E) {
+      *w++ = '\\';
+      *w++ = '\\';
+      *w++ = (char)('0' + (c >> 6));
+      *w++ = (char)('0' + ((c >> 3) & 7));
+      *w++ = (char)('0' + (c & 7));
+    } else {
+      *w++ = (char)c;
+    }
+  }
+  b->len = (size_t)(w - b->data);
+  b->data[b->len] = '\0';
 }
 
 void rf_pg_array_elem(rf_buf_t *b, const char *s) {

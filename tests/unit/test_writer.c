@@ -51,7 +51,14 @@ static void test_copy_text_escaping(void **state) {
   assert_string_equal(b.data, "\\\\x00ff5c");
   rf_buf_reset(&b);
   rf_pg_copy_bytea(&b, "", 0);
-  assert_string_equal(b.data, "\\\\x");
+  assert_string_equal(b.data, "");
+  rf_buf_reset(&b);
+  /* mostly printable: the escape form, each of its backslashes doubled for COPY */
+  rf_pg_copy_bytea(&b, "ab\\c\n", 5);
+  assert_string_equal(b.data, "ab\\\\\\\\c\\\\012");
+  rf_buf_reset(&b);
+  rf_pg_copy_bytea(&b, "{\"k\":1}\x01\xfe", 9);
+  assert_string_equal(b.data, "{\"k\":1}\\\\001\\\\376");
   rf_buf_reset(&b);
   rf_pg_copy_bytea(&b, NULL, 0);
   assert_string_equal(b.data, "\\N");
