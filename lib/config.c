@@ -72,7 +72,7 @@ static const key_t_ keys[] = {
      "Consumer name inside the group. Default: instance_name. Keep it stable across restarts: "
      "a restarted consumer re-reads its own pending entries. When it is just the host name "
      "(the default), \"-<pid>\" is appended so that two instances on one host never share "
-     "it; a restarted instance then takes over its predecessor's entries by XAUTOCLAIM."},
+     "it; a restarted instance then takes over its predecessor's entries by XCLAIM."},
     {"redis", "field", T_STR, "payload", 0, 0, OFF(redis_field),
      "Stream entry field holding the JSON message."},
     {"redis", "read_count", T_INT, "1000", 1, 100000, OFF(redis_read_count),
@@ -81,7 +81,7 @@ static const key_t_ keys[] = {
      "XREADGROUP BLOCK timeout in milliseconds."},
     {"redis", "claim_idle_ms", T_INT, "60000", 100, 86400000, OFF(redis_claim_idle_ms),
      "Entries idle this long in another consumer's pending list (a dead instance) are "
-     "taken over with XAUTOCLAIM."},
+     "taken over with XCLAIM."},
     {"redis", "claim_interval_ms", T_INT, "5000", 100, 3600000, OFF(redis_claim_interval_ms),
      "How often to look for such entries."},
     {"redis", "max_deliveries", T_INT, "5", 1, 1000, OFF(max_deliveries),

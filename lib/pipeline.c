@@ -158,6 +158,14 @@ static void update_backpressure(rf_pipeline_t *p) {
   }
 }
 
+/* rf_source_t.holds: the message is held (it is on its way to an outcome). */
+static bool holds_msg(const char *id, void *arg) {
+  rf_pipeline_t *p = arg;
+  held_t *h;
+  HASH_FIND_STR(p->held, id, h);
+  return h != NULL;
+}
+
 static void release_ids(rf_pipeline_t *p, rf_flush_t *f) {
   for (size_t i = 0; i < f->n; i++) {
     held_t *h;
@@ -1154,7 +1162,7 @@ static int start_source(rf_pipeline_t *p, const char *redis_password, char *errb
      * re-reads its own pending entries at once. When it is just the host
      * name, two instances on one host would share it, so the pid is added;
      * a restarted instance then takes over its predecessor's entries by
-     * XAUTOCLAIM after claim_idle_ms. */
+     * XCLAIM after claim_idle_ms. */
     char host[256], consumer[320];
     const char *name = cfg->redis_consumer;
     if (gethostname(host, sizeof(host)) == 0) {
@@ -1184,6 +1192,7 @@ static int start_source(rf_pipeline_t *p, const char *redis_password, char *errb
     rf_log(RF_LOG_INFO, "pipeline", "redis consumer=%s group=%s stream=%s", name,
            cfg->redis_group, cfg->redis_stream);
   }
+  p->source->holds = holds_msg;
   if ((rc = p->source->ops->start(p->source))) {
     snprintf(errbuf, errlen, "cannot start the %s source: %s", p->source->ops->kind,
              rf_strerror(rc));

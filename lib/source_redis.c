@@ -11,20 +11,20 @@
  * Acks are queued while `cmd` is down and sent after it reconnects: an
  * outcome that is committed is acknowledged as soon as Redis can hear it.
  *
- * Taking over work: every claim_interval_ms, `cmd` runs XAUTOCLAIM for
- * entries idle longer than claim_idle_ms in any consumer's pending list — a
- * dead instance's, or one of ours that the pipeline dropped without an
- * outcome (its own entries it still holds come back too, and the pipeline
- * ignores them). Entries are claimed page by page with XAUTOCLAIM's cursor,
- * and only while intake is not paused, since claiming counts as a delivery.
+ * Taking over work: every claim_interval_ms, `cmd` asks XPENDING which
+ * consumers hold entries and, for each (a dead instance, one that is stuck,
+ * or this one), claims its entries idle longer than claim_idle_ms with
+ * XCLAIM, page by page, and only while intake is not paused, since claiming
+ * counts as a delivery. Of our own pending entries, only those the pipeline
+ * no longer holds are claimed (it dropped them without an outcome).
  *
  * Delivery counts: Redis counts every delivery of an entry (XREADGROUP of new
- * or pending entries, XAUTOCLAIM). Before each history read or claim the
- * source pipelines an XPENDING over the same range on the same connection, so
- * the reply in front of the entries holds their counters; the delivery that
- * follows adds one. New entries (">") are delivered for the first time. The
- * pipeline quarantines a message as `poison` once the count passes
- * max_deliveries.
+ * or pending entries, XCLAIM). Before each history read the source pipelines
+ * an XPENDING over the same range on the same connection, so the reply in
+ * front of the entries holds their counters; a claim takes exactly the
+ * entries an XPENDING listed with theirs. The delivery that follows adds
+ * one. New entries (">") are delivered for the first time. The pipeline
+ * quarantines a message as `poison` once the count passes max_deliveries.
  */
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
@@ -83,9 +83,11 @@ typedef struct redis_src {
   bool history;                 /* re-reading own pending entries */
   char last_id[64];             /* paging position in the history */
   uv_timer_t again;             /* delayed re-read after an error */
-  uv_timer_t claim;             /* XAUTOCLAIM period */
-  bool claiming;                /* an XAUTOCLAIM is outstanding */
-  char claim_cursor[RF_ID_MAX];
+  uv_timer_t claim;             /* claim period */
+  bool claiming;                /* a claim round is under way */
+  char **claim_from;            /* the round's consumers holding entries */
+  size_t claim_n, claim_pos, claim_pos_asked;
+  char claim_start[RF_ID_MAX + 1]; /* "-" or "(<id>": where the next page starts */
   counts_t hist_counts, claim_counts;
   int64_t lag;                  /* group lag from XINFO GROUPS; -1 unknown */
   uint64_t lag_asked_ms;        /* when it was last asked for */
@@ -155,16 +157,6 @@ static void on_hist_counts(redisAsyncContext *ac, void *reply, void *priv) {
     rf_log(RF_LOG_WARN, "redis", "XPENDING failed error=\"%s\"; delivery counts estimated",
            r->str);
   counts_set(&s->hist_counts, r);
-}
-
-static void on_claim_counts(redisAsyncContext *ac, void *reply, void *priv) {
-  redis_src_t *s = priv;
-  redisReply *r = reply;
-  (void)ac;
-  if (r && r->type == REDIS_REPLY_ERROR)
-    rf_log(RF_LOG_WARN, "redis", "XPENDING failed error=\"%s\"; delivery counts estimated",
-           r->str);
-  counts_set(&s->claim_counts, r);
 }
 
 /* ---- replies ------------------------------------------------------------ */
@@ -371,62 +363,158 @@ static void read_next(redis_src_t *s) {
 
 /* ---- claiming ------------------------------------------------------------ */
 
+/* A claim round: XPENDING's summary names the consumers that hold entries;
+ * for each of them, page by page (by id), XPENDING IDLE lists its entries
+ * idle longer than claim_idle_ms with their delivery counters, and XCLAIM
+ * takes them, again only if still that idle. Of this consumer's own entries,
+ * only those the pipeline does not hold are claimed (it dropped them without
+ * an outcome): claiming a held one would only raise its delivery count, and a
+ * long database outage would then turn the messages waiting for it into
+ * poison. */
+static void claim_from_next(redis_src_t *s);
+
+static void claim_done(redis_src_t *s) {
+  s->claiming = false;
+  for (size_t i = 0; i < s->claim_n; i++)
+    rf_free(s->claim_from[i]);
+  rf_free(s->claim_from);
+  s->claim_from = NULL;
+  s->claim_n = s->claim_pos = 0;
+  snprintf(s->claim_start, sizeof(s->claim_start), "-");
+  if (s->closing)
+    maybe_closed(s);
+}
+
 static void on_claim(redisAsyncContext *ac, void *reply, void *priv) {
   redis_src_t *s = priv;
   redisReply *r = reply;
   (void)ac;
-  s->claiming = false;
-  if (s->closing) {
-    maybe_closed(s);
-    return; /* what came stays in our pending list; claimed again later */
-  }
-  if (r == NULL)
-    return; /* disconnected: the next period tries again */
-  if (r->type == REDIS_REPLY_ERROR) {
-    rf_log(RF_LOG_ERR, "redis", "XAUTOCLAIM failed stream=%s error=\"%s\"", s->stream, r->str);
+  if (s->closing || r == NULL) {
+    claim_done(s); /* what came stays in our pending list; taken back after a restart */
     return;
   }
-  /* [next cursor, [[id, [f, v, ...]], ...], [deleted ids]] */
-  if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 || r->element[0]->type != REDIS_REPLY_STRING) {
-    rf_log(RF_LOG_ERR, "redis", "XAUTOCLAIM: unexpected reply stream=%s", s->stream);
+  if (r->type == REDIS_REPLY_ERROR) {
+    rf_log(RF_LOG_ERR, "redis", "XCLAIM failed stream=%s error=\"%s\"", s->stream, r->str);
+    claim_done(s);
     return;
   }
   size_t count;
-  deliver_entries(s, r->element[1], READ_CLAIM, &count);
+  deliver_entries(s, r, READ_CLAIM, &count);
   if (count)
-    rf_log(RF_LOG_INFO, "redis", "claimed idle entries stream=%s n=%zu idle_ms>=%d", s->stream,
-           count, s->cfg.claim_idle_ms);
-  if (r->elements >= 3 && r->element[2]->type == REDIS_REPLY_ARRAY && r->element[2]->elements)
-    rf_log(RF_LOG_WARN, "redis", "pending entries were deleted from the stream before they had an "
-           "outcome (trimmed?) stream=%s n=%zu; Redis dropped them from the pending list",
-           s->stream, r->element[2]->elements);
-  snprintf(s->claim_cursor, sizeof(s->claim_cursor), "%s", r->element[0]->str);
-  if (strcmp(s->claim_cursor, "0-0") != 0)
-    claim_next(s); /* more of the pending list to scan */
+    rf_log(RF_LOG_INFO, "redis", "claimed idle entries stream=%s from=%s n=%zu idle_ms>=%d",
+           s->stream, s->claim_from[s->claim_pos_asked], count, s->cfg.claim_idle_ms);
+  claim_from_next(s);
+}
+
+/* The idle entries of one consumer: claim them (counters kept for delivery). */
+static void on_claim_pending(redisAsyncContext *ac, void *reply, void *priv) {
+  redis_src_t *s = priv;
+  redisReply *r = reply;
+  (void)ac;
+  if (s->closing || r == NULL) {
+    claim_done(s);
+    return;
+  }
+  if (r->type != REDIS_REPLY_ARRAY) {
+    rf_log(RF_LOG_ERR, "redis", "XPENDING failed stream=%s error=\"%s\"", s->stream,
+           r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+    claim_done(s);
+    return;
+  }
+  counts_set(&s->claim_counts, r);
+  size_t n = s->claim_counts.len;
+  /* The next page starts after this one; a short page ends this consumer. */
+  if (n < (size_t)s->cfg.read_count || r->elements < (size_t)s->cfg.read_count) {
+    s->claim_pos++;
+    snprintf(s->claim_start, sizeof(s->claim_start), "-");
+  } else {
+    snprintf(s->claim_start, sizeof(s->claim_start), "(%s", s->claim_counts.ids[n - 1]);
+  }
+  const char **argv = rf_calloc(5 + n, sizeof(*argv));
+  if (argv == NULL) {
+    claim_done(s); /* the next period tries again */
+    return;
+  }
+  char idle[16];
+  snprintf(idle, sizeof(idle), "%d", s->cfg.claim_idle_ms);
+  argv[0] = "XCLAIM";
+  argv[1] = s->stream;
+  argv[2] = s->group;
+  argv[3] = s->consumer;
+  argv[4] = idle;
+  size_t argc = 5;
+  bool own = strcmp(s->claim_from[s->claim_pos_asked], s->consumer) == 0;
+  for (size_t i = 0; i < n; i++)
+    if (!own || s->base.holds == NULL || !s->base.holds(s->claim_counts.ids[i], s->base.arg))
+      argv[argc++] = s->claim_counts.ids[i];
+  if (argc == 5)
+    claim_from_next(s); /* nothing to take on this page */
+  else if (redisAsyncCommandArgv(s->cmd.ac, on_claim, s, (int)argc, argv, NULL) != REDIS_OK)
+    claim_done(s);
+  rf_free(argv);
+}
+
+static void claim_from_next(redis_src_t *s) {
+  if (s->claim_pos >= s->claim_n || s->paused || s->closing || !s->cmd.ready) {
+    claim_done(s);
+    return;
+  }
+  char idle[16], count[16];
+  snprintf(idle, sizeof(idle), "%d", s->cfg.claim_idle_ms);
+  snprintf(count, sizeof(count), "%d", s->cfg.read_count);
+  s->claim_pos_asked = s->claim_pos;
+  const char *argv[] = {"XPENDING", s->stream, s->group, "IDLE", idle, s->claim_start, "+", count,
+                        s->claim_from[s->claim_pos]};
+  if (redisAsyncCommandArgv(s->cmd.ac, on_claim_pending, s, 9, argv, NULL) != REDIS_OK)
+    claim_done(s);
+}
+
+/* XPENDING's summary: [count, smallest id, greatest id, [[consumer, count], ...]]. */
+static void on_claim_summary(redisAsyncContext *ac, void *reply, void *priv) {
+  redis_src_t *s = priv;
+  redisReply *r = reply;
+  (void)ac;
+  if (s->closing || r == NULL) {
+    claim_done(s);
+    return;
+  }
+  if (r->type != REDIS_REPLY_ARRAY || r->elements < 4) {
+    if (r->type == REDIS_REPLY_ERROR)
+      rf_log(RF_LOG_ERR, "redis", "XPENDING failed stream=%s error=\"%s\"", s->stream, r->str);
+    claim_done(s);
+    return;
+  }
+  const redisReply *list = r->element[3];
+  if (list->type != REDIS_REPLY_ARRAY || list->elements == 0) {
+    claim_done(s);
+    return;
+  }
+  s->claim_from = rf_calloc(list->elements, sizeof(*s->claim_from));
+  if (s->claim_from == NULL) {
+    claim_done(s);
+    return;
+  }
+  for (size_t i = 0; i < list->elements; i++) {
+    const redisReply *e = list->element[i];
+    if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 || e->element[0]->type != REDIS_REPLY_STRING)
+      continue;
+    char *name = rf_strdup(e->element[0]->str);
+    if (name)
+      s->claim_from[s->claim_n++] = name;
+  }
+  claim_from_next(s);
 }
 
 static void claim_next(redis_src_t *s) {
   if (s->claiming || s->paused || s->closing || !s->cmd.ready)
     return;
-  char idle[16], count[16];
-  snprintf(idle, sizeof(idle), "%d", s->cfg.claim_idle_ms);
-  snprintf(count, sizeof(count), "%d", s->cfg.read_count);
-  const char *pargv[] = {"XPENDING", s->stream, s->group, "IDLE", idle, s->claim_cursor, "+",
-                         count};
-  if (redisAsyncCommandArgv(s->cmd.ac, on_claim_counts, s, 8, pargv, NULL) != REDIS_OK)
-    counts_clear(&s->claim_counts);
-  const char *argv[] = {"XAUTOCLAIM", s->stream, s->group, s->consumer, idle, s->claim_cursor,
-                        "COUNT", count};
-  if (redisAsyncCommandArgv(s->cmd.ac, on_claim, s, 8, argv, NULL) == REDIS_OK)
+  const char *argv[] = {"XPENDING", s->stream, s->group};
+  if (redisAsyncCommandArgv(s->cmd.ac, on_claim_summary, s, 3, argv, NULL) == REDIS_OK)
     s->claiming = true;
 }
 
 static void on_claim_tick(uv_timer_t *t) {
-  redis_src_t *s = t->data;
-  if (s->claiming)
-    return;
-  snprintf(s->claim_cursor, sizeof(s->claim_cursor), "0-0");
-  claim_next(s);
+  claim_next(t->data);
 }
 
 /* ---- connections --------------------------------------------------------- */
@@ -677,6 +765,9 @@ static void on_handle_closed(uv_handle_t *h) {
   rf_free(s->base.name);
   counts_clear(&s->hist_counts);
   counts_clear(&s->claim_counts);
+  for (size_t i = 0; i < s->claim_n; i++)
+    rf_free(s->claim_from[i]);
+  rf_free(s->claim_from);
   if (cb)
     cb(base, arg);
   rf_free(s);
@@ -785,7 +876,7 @@ int rf_source_redis_new(uv_loop_t *loop, const rf_redis_source_config_t *cfg,
   uv_timer_init(loop, &s->cmd.retry);
   uv_timer_init(loop, &s->claim);
   s->claim.data = s;
-  snprintf(s->claim_cursor, sizeof(s->claim_cursor), "0-0");
+  snprintf(s->claim_start, sizeof(s->claim_start), "-");
   s->again.data = s;
   s->rd.retry.data = &s->rd;
   s->cmd.retry.data = &s->cmd;

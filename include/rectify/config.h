@@ -62,7 +62,7 @@ typedef struct rf_config {
   char *redis_field;       /* the entry field holding the JSON message */
   int redis_read_count;
   int redis_block_ms;
-  int redis_claim_idle_ms;     /* XAUTOCLAIM entries idle this long in other consumers */
+  int redis_claim_idle_ms;     /* XCLAIM entries idle this long in other consumers */
   int redis_claim_interval_ms; /* how often to look for them */
   int max_deliveries;          /* after this many deliveries a message is `poison` */
   /* [kafka] */

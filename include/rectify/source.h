@@ -75,6 +75,11 @@ struct rf_source {
   rf_source_msgs_cb on_msgs;
   void *arg;
   void *impl;
+  /* Optional, set by the owner after creation: true while it holds the
+   * message with this id (it will give it an outcome). A Redis source never
+   * claims such an entry back from its own pending list: that would only
+   * raise its delivery count. */
+  bool (*holds)(const char *id, void *arg);
 };
 
 typedef struct rf_redis_source_config {
@@ -87,7 +92,7 @@ typedef struct rf_redis_source_config {
   const char *field;
   int read_count;
   int block_ms;
-  /* Every claim_interval_ms, XAUTOCLAIM entries idle longer than
+  /* Every claim_interval_ms, XCLAIM entries idle longer than
    * claim_idle_ms in any consumer's pending list (a dead instance's, or one
    * of ours that the pipeline dropped unacknowledged). 0: never claim. */
   int claim_idle_ms;
@@ -96,7 +101,7 @@ typedef struct rf_redis_source_config {
 
 /* Creates a Redis Streams source (consumer group, XREADGROUP on the loop
  * through hiredis's libuv adapter, own pending entries re-read first and
- * after every reconnect, XAUTOCLAIM of idle entries, XACK on ack). Delivery
+ * after every reconnect, XCLAIM of idle entries, XACK on ack). Delivery
  * counts come from XPENDING. The config is copied. */
 int rf_source_redis_new(uv_loop_t *loop, const rf_redis_source_config_t *cfg,
                         rf_source_msgs_cb on_msgs, void *arg, rf_source_t **out);

@@ -3,7 +3,13 @@
  * While the database is down rectifyd acknowledges nothing (the group's
  * acknowledged count stands still), holds at most max_inflight_rows (plus one
  * read) and keeps what it holds; when the database is back it reconnects and
- * finishes with nothing lost and nothing duplicated. */
+ * finishes with nothing lost and nothing duplicated.
+ *
+ *
+ * test_held_not_claimed: an outage of ten times claim_idle_ms with intake not
+ * paused: the entries rectifyd holds turn idle, and its claim rounds must
+ * leave them alone (claiming them would raise their delivery counts past
+ * max_deliveries, and a restart would then quarantine them as poison). */
 #include "core_env.h"
 
 #define N 30000
@@ -68,7 +74,49 @@ static void test_pg_down(void **state) {
   env_stop(&e);
 }
 
+/* Highest delivery count among the group's pending entries. */
+static long long most_deliveries(core_env_t *e) {
+  redisReply *r = redisCommand(e->rc, "XPENDING %s %s - + 1000000", STREAM, GROUP);
+  assert_non_null(r);
+  assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+  long long most = 0;
+  for (size_t i = 0; i < r->elements; i++)
+    if (r->element[i]->element[3]->integer > most)
+      most = r->element[i]->element[3]->integer;
+  freeReplyObject(r);
+  return most;
+}
+
+static void test_held_not_claimed(void **state) {
+  (void)state;
+  core_env_t e;
+  env_start(&e, "[redis]\nclaim_idle_ms = 300\nclaim_interval_ms = 100\nmax_deliveries = 2\n");
+  produce(&e, 0, 2000, "h");
+  daemon_start(&e);
+  progress_t p = {&e, 500};
+  assert_true(rf_h_wait_until(got_some, &p, 60000));
+  assert_int_equal(rf_h_pg_stop(&e.pg), 0);
+  PQfinish(e.db);
+  e.db = NULL;
+  produce(&e, 2000, 3000, "h");
+  sleep(3); /* ten times claim_idle_ms, thirty claim rounds, intake not paused */
+  long long held = pending_count(&e), most = most_deliveries(&e);
+  printf("pgdown: %lld entries held through the outage, highest delivery count %lld\n", held, most);
+  assert_true(held > 0);
+  assert_int_equal(most, 1);
+  assert_int_equal(rf_h_pg_restart(&e.pg), 0);
+  e.db = rf_h_pg_connect(&e.pg);
+  assert_non_null(e.db);
+  wait_all_done(&e, 3000, 120000);
+  assert_int_equal(daemon_stop(&e, SIGTERM, 30000), 0);
+  check_accounting(&e, 3000);
+  assert_int_equal(sql_ll(&e, "SELECT count(*) FROM rectify.quarantine WHERE reason = 'poison'"),
+                   0);
+  env_stop(&e);
+}
+
 int main(void) {
-  const struct CMUnitTest tests[] = {cmocka_unit_test(test_pg_down)};
+  const struct CMUnitTest tests[] = {cmocka_unit_test(test_pg_down),
+                                     cmocka_unit_test(test_held_not_claimed)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

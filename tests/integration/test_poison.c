@@ -3,7 +3,7 @@
  *
  * The test hook RECTIFY_TEST_FAIL_KEYS (docs/delivery.md) makes rectifyd drop
  * two chosen messages at intake every time, as if processing them crashed:
- * they are never acknowledged. XAUTOCLAIM hands them back after
+ * they are never acknowledged. XCLAIM hands them back after
  * claim_idle_ms, each time with a higher delivery count (from XPENDING);
  * delivery max_deliveries + 1 quarantines them as `poison`. Meanwhile the
  * messages around them are fixed or quarantined normally. */

@@ -3,7 +3,7 @@
  *
  * The dead instance's pending entries (delivered to it, some committed in
  * PostgreSQL and not acknowledged, some not committed) sit idle in its
- * pending list; the survivors take them over with XAUTOCLAIM after
+ * pending list; the survivors take them over with XCLAIM after
  * claim_idle_ms. Totals are exact, redeliveries are recognised as
  * duplicates, nothing stays pending, and every audit chain verifies. */
 #include "scale_env.h"
