@@ -191,6 +191,18 @@ static void test_fixchain(void **state) {
   assert_null(g.cand);
   assert_string_equal(g.why, "decline: nothing fits; broken: service unavailable");
   rf_fixchain_free(chain);
+
+  /* the same reason from several generators in a row: one entry */
+  chain = rf_fixchain_new();
+  rf_fixchain_add(chain, &decline_ops, &declined);
+  rf_fixchain_add(chain, &decline_ops, &declined);
+  rf_fixchain_add(chain, &broken_ops, NULL);
+  rf_fixchain_add(chain, &decline_ops, &declined);
+  memset(&g, 0, sizeof(g));
+  assert_int_equal(rf_fixchain_run(chain, &req, on_result, &g), 0);
+  assert_string_equal(g.why,
+                      "decline, decline: nothing fits; broken: service unavailable; decline: nothing fits");
+  rf_fixchain_free(chain);
 }
 
 int main(void) {
