@@ -68,6 +68,7 @@ struct rf_pipeline {
   rf_pipeline_stats_t stats;
   uint64_t jobs;       /* windows detached whose flush is not yet handed back */
   bool paused;
+  bool flushing;  /* in flush_all: a job that ends inside must not start another */
   bool draining;
   bool drain_timed_out;
   bool sev1;           /* a reconciliation failure: stop acknowledging */
@@ -140,6 +141,8 @@ static uint64_t now_ms(rf_pipeline_t *p) { return uv_now(p->loop); }
 
 /* ---- held set and backpressure ------------------------------------------ */
 
+static void flush_all(rf_pipeline_t *p, bool only_due);
+
 static void update_backpressure(rf_pipeline_t *p) {
   uint64_t max = (uint64_t)p->cfg->max_inflight_rows;
   if (p->draining || p->sev1) {
@@ -155,6 +158,15 @@ static void update_backpressure(rf_pipeline_t *p) {
   } else if (p->paused && p->stats.inflight <= max * 3 / 4) {
     p->source->ops->resume(p->source);
     p->paused = false;
+  }
+  if (p->paused && !p->flushing && p->jobs == 0 && p->stats.windows_open > 0 && p->writer &&
+      rf_writer_pending_rows(p->writer) <= (size_t)p->cfg->txn_max_rows) {
+    /* Intake stays paused because of the rows the open windows hold, and
+     * the writer is down to its last transaction. The windows cannot grow
+     * until intake resumes, so waiting for their age would only leave the
+     * writer idle (and with max_inflight_rows below windows x
+     * window_max_rows, stall intake for window_ms each time): flush them. */
+    flush_all(p, false);
   }
 }
 
@@ -983,10 +995,14 @@ static void window_start(job_t *j) {
 static void flush_all(rf_pipeline_t *p, bool only_due) {
   window_t *w, *tmp;
   uint64_t now = now_ms(p);
+  bool outer = !p->flushing;
+  p->flushing = true;
   HASH_ITER(hh, p->windows, w, tmp) {
     if (!only_due || now - w->opened_ms >= (uint64_t)p->cfg->window_ms)
       window_flush(p, w);
   }
+  if (outer)
+    p->flushing = false;
 }
 
 static void on_tick(uv_timer_t *t) {
