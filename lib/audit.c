@@ -36,6 +36,7 @@
 #include "rectify/outcome.h"
 #include "rectify/pg.h"
 #include "rectify/receipt.h"
+#include "rectify/writer.h"
 
 /* ---- entries and links ---------------------------------------------------------- */
 
@@ -992,7 +993,8 @@ int rf_audit_prove(PGconn *conn, const char *key, const rf_audit_verify_opts_t *
   const char *params[1] = {key};
   res = PQexecParams(conn,
                      "SELECT batch_id FROM rectify.staging WHERE key = $1 UNION ALL"
-                     " SELECT batch_id FROM rectify.quarantine WHERE key = $1",
+                     " SELECT q.batch_id FROM rectify.quarantine q WHERE "
+                     RF_SQL_QUARANTINE_BY_KEY("q", "$1"),
                      1, NULL, params, NULL, NULL, 0);
   if (PQresultStatus(res) != PGRES_TUPLES_OK) {
     rf_pg_errmsg(conn, res, errbuf, errlen);

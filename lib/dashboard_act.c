@@ -93,7 +93,7 @@ enum { C_KEY, C_SOURCE, C_SOURCE_ID, C_TABLE, C_COLUMN, C_PK, C_PK_HASH, C_OLD, 
   " (SELECT count(*) FROM rectify.actions r_ WHERE r_.key = q.key AND r_.action = 'requeue')"  \
   " FROM rectify.quarantine q"
 
-static const char SQL_ROW_ONE[] = ROW_SELECT " WHERE q.key = $1";
+static const char SQL_ROW_ONE[] = ROW_SELECT " WHERE " RF_SQL_QUARANTINE_BY_KEY("q", "$1");
 /* A cluster's open rows, by key; $4 = limit. Fingerprint "" means none. */
 static const char SQL_ROWS_CLUSTER[] =
     ROW_SELECT " WHERE q.table_name = $1 AND q.column_name = $2 AND q.fingerprint = $3"

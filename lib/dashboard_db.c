@@ -450,7 +450,7 @@ static const char SQL_ROW[] =
     "   FROM rectify.actions a WHERE a.key = q.key"
     "   AND a.action IN ('resolve', 'discard', 'requeue') ORDER BY a.id DESC LIMIT 1), 'open')"
     " END AS status"
-    " FROM rectify.quarantine q WHERE q.key = $1";
+    " FROM rectify.quarantine q WHERE " RF_SQL_QUARANTINE_BY_KEY("q", "$1");
 static const char SQL_ROW_ACTIONS[] =
     "SELECT a.id, a.action, a.actor, a.detail, a.batch_id, a.created_at::text AS created_at"
     " FROM rectify.actions a WHERE a.key = $1 ORDER BY a.id";
@@ -462,7 +462,7 @@ static const char SQL_ROW_STAGED[] =
 static const char SQL_ROW_AUDIT[] =
     "SELECT au.chain_id AS chain, au.seq, au.batch_id AS batch, encode(au.hash, 'hex') AS hash,"
     " au.entry->>'actor' AS actor, au.entry->>'kind' AS kind, au.created_at::text AS created_at"
-    " FROM rectify.audit au WHERE au.batch_id = (SELECT batch_id FROM rectify.quarantine"
+    " FROM rectify.audit au WHERE au.batch_id = (SELECT batch_id FROM rectify.messages"
     "  WHERE key = $1)"
     " OR au.batch_id IN (SELECT batch_id FROM rectify.actions WHERE key = $1 AND batch_id IS NOT"
     "  NULL)"

@@ -164,6 +164,17 @@ static const migration_t migrations[] = {
      "DROP INDEX rectify.staging_created_idx;"
      "CREATE INDEX quarantine_created_brin ON rectify.quarantine USING brin (created_at);"
      "CREATE INDEX staging_created_brin ON rectify.staging USING brin (created_at);"},
+    {5, "the ledger is the one unique index on quarantined keys",
+     /* rectify.messages holds every key that has an outcome exactly once,
+      * and quarantine rows are only written for keys claimed there in the
+      * same transaction: quarantine's own primary key was a second unique
+      * btree insert per quarantined row on the same keys. A quarantined row
+      * is found by key through the ledger's batch id and the batch index
+      * (RF_SQL_QUARANTINE_BY_KEY); actions reference the ledger. */
+     "ALTER TABLE rectify.actions DROP CONSTRAINT actions_key_fkey;"
+     "ALTER TABLE rectify.actions ADD CONSTRAINT actions_key_fkey"
+     "  FOREIGN KEY (key) REFERENCES rectify.messages (key);"
+     "ALTER TABLE rectify.quarantine DROP CONSTRAINT quarantine_pkey;"},
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))

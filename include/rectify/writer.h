@@ -97,6 +97,14 @@ void rf_writer_close(rf_writer_t *w, int drain_ms, rf_writer_close_cb close_cb, 
 struct pg_conn;
 int rf_schema_migrate(struct pg_conn *conn, char *errbuf, size_t errlen);
 
+/* SQL predicate: quarantine row `q` (an alias) has the message key in
+ * parameter `param` ("$1"). The ledger gives the key's batch and
+ * quarantine_batch_idx that batch's rows: quarantine has no index of its own
+ * on key (schema migration 5). */
+#define RF_SQL_QUARANTINE_BY_KEY(q, param)                                                     \
+  q ".batch_id = (SELECT m_.batch_id FROM rectify.messages m_ WHERE m_.key = " param ")"      \
+  " AND " q ".key = " param
+
 /* ---- internal, exposed for the unit tests (lib/writer.c) ---- */
 struct rf_buf;
 /* Appends the COPY text line of o (stored under batch_id) to `staging` or
