@@ -120,11 +120,15 @@ typedef struct gate_eval {
 static int eval_rows(const rf_lambda_t *l, rf_lambda_ctx_t *ctx, rf_anomaly_t *const *rows,
                      rf_lambda_sink_fn sink, gate_eval_t *st) {
   rf_lambda_input_t in[EVAL_CHUNK];
+  bool wants_row = rf_lambda_arity(l) == 2; /* lambda x, row: ... */
   for (st->base = 0; st->base < st->n; st->base += EVAL_CHUNK) {
     size_t m = st->n - st->base < EVAL_CHUNK ? st->n - st->base : EVAL_CHUNK;
     for (size_t i = 0; i < m; i++) {
-      const rf_anomaly_t *a = rows[st->base + i];
-      in[i] = (rf_lambda_input_t){a->value, a->value ? a->value_len : 0, a->row};
+      rf_anomaly_t *a = rows[st->base + i];
+      const cJSON *row = NULL;
+      if (wants_row && rf_anomaly_row(a, &row) != 0)
+        return RF_ENOMEM;
+      in[i] = (rf_lambda_input_t){a->value, a->value ? a->value_len : 0, row};
     }
     int rc = rf_lambda_eval_batch(ctx, l, in, m, RF_LAMBDA_TRUSTED_UTF8, sink, st);
     if (rc)

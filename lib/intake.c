@@ -29,6 +29,23 @@ void rf_intake_opts_from_config(rf_intake_opts_t *o, const rf_config_t *cfg) {
   o->cfg = cfg;
 }
 
+int rf_anomaly_row(rf_anomaly_t *a, const cJSON **row) {
+  *row = NULL;
+  if (a->row == NULL && a->raw != NULL && a->reject == NULL) {
+    /* The raw message was parsed once already: only memory can fail now. */
+    rf_json_error_t jerr;
+    cJSON *root = rf_json_parse((const char *)a->raw, a->raw_len, 0, &jerr);
+    if (root == NULL)
+      return jerr.status == RF_JSON_NOMEM ? RF_ENOMEM : RF_EINTERNAL;
+    cJSON *r = cJSON_GetObjectItemCaseSensitive(root, "row");
+    if (cJSON_IsObject(r))
+      a->row = cJSON_DetachItemViaPointer(root, r);
+    cJSON_Delete(root);
+  }
+  *row = a->row;
+  return 0;
+}
+
 void rf_anomaly_clear(rf_anomaly_t *a) {
   rf_free(a->key);
   rf_free(a->source);
@@ -175,9 +192,8 @@ static int parse_fields(const rf_intake_opts_t *o, cJSON *root, rf_anomaly_t *a)
                     json_type_name(row));
     if ((rc = canonical_of(row, &a->row_json)))
       return rc;
-    /* Keep the parsed row itself (numbers keep their text): detached from the
-     * message's tree, which the caller frees. */
-    a->row = cJSON_DetachItemViaPointer(root, (cJSON *)row);
+    /* The tree goes with the message's (rf_anomaly_row parses it again if a
+     * fix needs it). */
   }
   static const char *const meta[] = {"reason", "source_system", "detected_at"};
   char **slots[] = {&a->reason_text, &a->source_system, &a->detected_at};

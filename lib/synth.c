@@ -2103,11 +2103,18 @@ static int propose(void *self, const rf_fix_request_t *req, rf_fixgen_cb cb, voi
     rc = RF_ENOMEM;
     goto out;
   }
-  for (size_t i = 0; i < cl->n_reps; i++)
-    samples[i] = (rf_synth_sample_t){cl->reps[i]->value, cl->reps[i]->value_len, cl->reps[i]->row};
+  for (size_t i = 0; i < cl->n_reps; i++) {
+    const cJSON *row;
+    if ((rc = rf_anomaly_row(cl->reps[i], &row)))
+      goto out;
+    samples[i] = (rf_synth_sample_t){cl->reps[i]->value, cl->reps[i]->value_len, row};
+  }
   for (size_t i = 0; i < nrows; i++) {
-    const rf_anomaly_t *a = cl->rows[i * cl->n / nrows];
-    rows[i] = (rf_synth_sample_t){a->value, a->value_len, a->row};
+    rf_anomaly_t *a = cl->rows[i * cl->n / nrows];
+    const cJSON *row;
+    if ((rc = rf_anomaly_row(a, &row)))
+      goto out;
+    rows[i] = (rf_synth_sample_t){a->value, a->value_len, row};
   }
   rf_synth_column_t col = {req->table_name, req->column_name, req->contract, checker};
   rf_synth_report_t rep;

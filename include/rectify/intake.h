@@ -28,7 +28,8 @@ typedef struct rf_anomaly {
   char *value;         /* NULL when the value is JSON null */
   size_t value_len;
   char *row_json;      /* canonical JSON of `row`, or NULL */
-  cJSON *row;          /* parsed `row` (numbers keep their text), or NULL */
+  cJSON *row;          /* parsed `row` (numbers keep their text) once rf_anomaly_row asked
+                          for it, or set by whoever built the record; NULL otherwise */
   char *reason_text;   /* the producer's `reason`, or NULL */
   char *source_system;
   char *detected_at;
@@ -57,5 +58,12 @@ int rf_intake_parse(const rf_intake_opts_t *o, const char *source, const char *s
                     const void *raw, size_t len, rf_anomaly_t *a);
 /* Frees everything a owns and zeroes it. */
 void rf_anomaly_clear(rf_anomaly_t *a);
+/* The message's `row` object (numbers keep their text). Intake keeps only its
+ * canonical text: most fixes never read the row, and a parsed tree held for
+ * every message in flight costs memory and, freed long after, cache misses.
+ * The first call parses it again from the raw message and keeps it in a->row.
+ * *row is NULL when the message has no row. 0 or RF_ENOMEM. Not thread-safe
+ * for one record; distinct records may be asked from distinct threads. */
+int rf_anomaly_row(rf_anomaly_t *a, const cJSON **row);
 
 #endif

@@ -101,6 +101,42 @@ static void test_key_and_identity(void **state) {
   rf_anomaly_clear(&b);
 }
 
+/* The row is kept as canonical text; its tree comes back on demand, from
+ * the raw message, with the numbers' own text. */
+static void test_row_on_demand(void **state) {
+  (void)state;
+  rf_intake_opts_t o = opts();
+  rf_anomaly_t a, b, c;
+  const char *m1 = "{\"table\":\"t\",\"column\":\"c\",\"pk\":{\"a\":1},\"value\":\"v\","
+                   "\"row\":{\"n\":1E2,\"city\":\"Oslo\"}}";
+  const char *m2 = "{\"table\":\"t\",\"column\":\"c\",\"pk\":{\"a\":1},\"value\":\"v\","
+                   "\"row\":null}";
+  const char *m3 = "{\"table\":\"t\",\"column\":\"c\",\"pk\":{\"a\":1},\"value\":\"v\"}";
+  assert_int_equal(rf_intake_parse(&o, "redis:s", "6-1", m1, strlen(m1), &a), 0);
+  assert_int_equal(rf_intake_parse(&o, "redis:s", "6-2", m2, strlen(m2), &b), 0);
+  assert_int_equal(rf_intake_parse(&o, "redis:s", "6-3", m3, strlen(m3), &c), 0);
+  assert_null(a.row);
+  assert_non_null(a.row_json);
+  const cJSON *row;
+  assert_int_equal(rf_anomaly_row(&a, &row), 0);
+  assert_non_null(row);
+  assert_ptr_equal(row, a.row); /* kept: the second call does not parse again */
+  const cJSON *n = cJSON_GetObjectItemCaseSensitive(row, "n");
+  assert_non_null(n);
+  assert_true(cJSON_IsNumber(n));
+  assert_string_equal(n->valuestring, "1E2"); /* rf_json_parse keeps a number's text */
+  assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(row, "city")), "Oslo");
+  assert_int_equal(rf_anomaly_row(&a, &row), 0);
+  assert_ptr_equal(row, a.row);
+  assert_int_equal(rf_anomaly_row(&b, &row), 0);
+  assert_null(row);
+  assert_int_equal(rf_anomaly_row(&c, &row), 0);
+  assert_null(row);
+  rf_anomaly_clear(&a);
+  rf_anomaly_clear(&b);
+  rf_anomaly_clear(&c);
+}
+
 static void test_strict_columns(void **state) {
   (void)state;
   char err[256];
@@ -154,6 +190,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_corpus),
       cmocka_unit_test(test_key_and_identity),
+      cmocka_unit_test(test_row_on_demand),
       cmocka_unit_test(test_strict_columns),
       cmocka_unit_test(test_alloc_failures),
   };
