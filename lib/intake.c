@@ -96,9 +96,8 @@ static const char *json_type_name(const cJSON *v) {
 }
 
 /* Copies a required (or optional) string member; returns 0, 1 (rejected) or RF_ENOMEM. */
-static int take_string(rf_anomaly_t *a, const cJSON *obj, const char *name, bool required,
+static int take_string(rf_anomaly_t *a, const cJSON *v, const char *name, bool required,
                        size_t max, char **out) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
   if (v == NULL && !required)
     return 0;
   if (!cJSON_IsString(v))
@@ -135,13 +134,38 @@ static int fill_key(rf_anomaly_t *a) {
   return 0;
 }
 
+/* The message's top-level fields, found in one pass over its members (the
+ * first of duplicate names wins, as with cJSON_GetObjectItemCaseSensitive)
+ * instead of one scan of the members per field. */
+enum { F_ID, F_TABLE, F_COLUMN, F_PK, F_VALUE, F_ROW, F_REASON, F_SOURCE_SYSTEM, F_DETECTED_AT,
+       F_N };
+static const char *const field_names[F_N] = {"id",  "table",  "column",        "pk",         "value",
+                                             "row", "reason", "source_system", "detected_at"};
+
+static void index_fields(const cJSON *root, const cJSON *f[F_N]) {
+  for (int i = 0; i < F_N; i++)
+    f[i] = NULL;
+  for (const cJSON *c = root->child; c; c = c->next) {
+    const char *k = c->string;
+    if (k == NULL)
+      continue;
+    for (int i = 0; i < F_N; i++)
+      if (k[0] == field_names[i][0] && f[i] == NULL && strcmp(k, field_names[i]) == 0) {
+        f[i] = c;
+        break;
+      }
+  }
+}
+
 static int parse_fields(const rf_intake_opts_t *o, cJSON *root, rf_anomaly_t *a) {
   int rc;
   if (!cJSON_IsObject(root))
     return reject(a, RF_REASON_MALFORMED, "message must be a JSON object, got %s",
                   json_type_name(root));
+  const cJSON *f[F_N];
+  index_fields(root, f);
   /* The key first, so that even a rejected message keeps its producer's id. */
-  const cJSON *id = cJSON_GetObjectItemCaseSensitive(root, "id");
+  const cJSON *id = f[F_ID];
   if (id && !cJSON_IsNull(id)) {
     if (!cJSON_IsString(id) || id->valuestring[0] == '\0' ||
         strlen(id->valuestring) > RF_MAX_KEY_BYTES)
@@ -151,12 +175,12 @@ static int parse_fields(const rf_intake_opts_t *o, cJSON *root, rf_anomaly_t *a)
     if ((a->key = rf_strdup(id->valuestring)) == NULL)
       return RF_ENOMEM;
   }
-  if ((rc = take_string(a, root, "table", true, RF_MAX_NAME_BYTES, &a->table_name)))
+  if ((rc = take_string(a, f[F_TABLE], "table", true, RF_MAX_NAME_BYTES, &a->table_name)))
     return rc > 0 ? 0 : rc;
-  if ((rc = take_string(a, root, "column", true, RF_MAX_NAME_BYTES, &a->column_name)))
+  if ((rc = take_string(a, f[F_COLUMN], "column", true, RF_MAX_NAME_BYTES, &a->column_name)))
     return rc > 0 ? 0 : rc;
 
-  const cJSON *pk = cJSON_GetObjectItemCaseSensitive(root, "pk");
+  const cJSON *pk = f[F_PK];
   if (!cJSON_IsObject(pk) || pk->child == NULL)
     return reject(a, RF_REASON_MALFORMED, "field 'pk' must be a non-empty object, got %s",
                   pk && cJSON_IsObject(pk) ? "an empty object" : json_type_name(pk));
@@ -169,9 +193,10 @@ static int parse_fields(const rf_intake_opts_t *o, cJSON *root, rf_anomaly_t *a)
     return RF_ENOMEM;
   rf_hex_encode(digest, RF_SHA256_LEN, a->pk_hash);
 
-  if (!cJSON_HasObjectItem(root, "value"))
+  /* (cJSON_HasObjectItem ignores case: "Value" is a value of the wrong type) */
+  if (f[F_VALUE] == NULL && !cJSON_HasObjectItem(root, "value"))
     return reject(a, RF_REASON_MALFORMED, "field 'value' is missing (use null for a null value)");
-  const cJSON *value = cJSON_GetObjectItemCaseSensitive(root, "value");
+  const cJSON *value = f[F_VALUE];
   if (cJSON_IsString(value)) {
     size_t n = strlen(value->valuestring);
     if (n > o->max_value_bytes)
@@ -185,7 +210,7 @@ static int parse_fields(const rf_intake_opts_t *o, cJSON *root, rf_anomaly_t *a)
                   json_type_name(value));
   }
 
-  const cJSON *row = cJSON_GetObjectItemCaseSensitive(root, "row");
+  const cJSON *row = f[F_ROW];
   if (row && !cJSON_IsNull(row)) {
     if (!cJSON_IsObject(row))
       return reject(a, RF_REASON_MALFORMED, "field 'row' must be an object, got %s",
@@ -195,13 +220,12 @@ static int parse_fields(const rf_intake_opts_t *o, cJSON *root, rf_anomaly_t *a)
     /* The tree goes with the message's (rf_anomaly_row parses it again if a
      * fix needs it). */
   }
-  static const char *const meta[] = {"reason", "source_system", "detected_at"};
   char **slots[] = {&a->reason_text, &a->source_system, &a->detected_at};
-  for (size_t i = 0; i < 3; i++) {
-    const cJSON *m = cJSON_GetObjectItemCaseSensitive(root, meta[i]);
+  for (int i = 0; i < 3; i++) {
+    const cJSON *m = f[F_REASON + i];
     if (m && cJSON_IsNull(m))
       continue;
-    if ((rc = take_string(a, root, meta[i], false, RF_MAX_META_BYTES, slots[i])))
+    if ((rc = take_string(a, m, field_names[F_REASON + i], false, RF_MAX_META_BYTES, slots[i])))
       return rc > 0 ? 0 : rc;
   }
   if (o->strict_columns && o->cfg &&
