@@ -595,6 +595,17 @@ static void arr_int(rf_buf_t *b, long long v) {
   rf_buf_printf(b, "%lld", v);
 }
 
+/* A prefetch hint. GCC 12 at -O1 and above dropped __builtin_prefetch from
+ * build_rows (no prefetch instruction in the object), so on x86 it is the
+ * instruction itself; elsewhere the builtin. */
+static inline void rf_prefetch(const void *p) {
+#if defined(__x86_64__) || defined(__i386__)
+  __asm__ volatile("prefetcht0 (%0)" : : "r"(p));
+#else
+  __builtin_prefetch(p, 0, 3);
+#endif
+}
+
 /* Claims the keys of the group's rows in the ledger (one statement, keys in
  * byte order) and sets each node's key order and is_new flags.
  *
@@ -614,8 +625,10 @@ static enum attempt claim_keys(rf_writer_t *w, size_t ng, bool slow) {
   size_t k = 0;
   for (size_t i = 0; i < ng; i++) {
     node_t *n = w->group[i];
-    for (size_t r = 0; r < n->f->n; r++)
+    for (size_t r = 0; r < n->f->n; r++) {
+      rf_prefetch(n->f->rows[r].key); /* cold: the sort below reads them all */
       w->claims[k++] = (claim_t){n->f->rows[r].key, (uint32_t)i, (uint32_t)r};
+    }
     memset(n->is_new, 0, n->f->n);
   }
   qsort(w->claims, total, sizeof(claim_t), cmp_claim);
@@ -820,16 +833,6 @@ static enum attempt stream_step(rf_writer_t *w, stream_t *st, bool last) {
   return ATT_OK;
 }
 
-/* A prefetch hint. GCC 12 at -O1 and above dropped __builtin_prefetch from
- * build_rows (no prefetch instruction in the object), so on x86 it is the
- * instruction itself; elsewhere the builtin. */
-static inline void rf_prefetch(const void *p) {
-#if defined(__x86_64__) || defined(__i386__)
-  __asm__ volatile("prefetcht0 (%0)" : : "r"(p));
-#else
-  __builtin_prefetch(p, 0, 3);
-#endif
-}
 
 /* Starts loading the strings of o into the cache. The loop thread allocated
  * them one by one, long ago, so they are scattered and cold: without this
