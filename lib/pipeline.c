@@ -1254,11 +1254,13 @@ int rf_pipeline_start(rf_pipeline_t *p, char *errbuf, size_t errlen) {
     return rc;
   }
   rf_free(redis_password);
-  uint64_t period = (uint64_t)cfg->window_ms / 4;
-  if (period < 10)
-    period = 10;
-  if (period > 250)
-    period = 250;
+  /* A window is flushed at most one period after it is due: keep that
+   * small (a tick is a walk over the open windows, a few dozen at most). */
+  uint64_t period = (uint64_t)cfg->window_ms / 10;
+  if (period < 5)
+    period = 5;
+  if (period > 50)
+    period = 50;
   uv_timer_start(&p->tick, on_tick, period, period);
   return 0;
 }
