@@ -946,7 +946,15 @@ static void window_flush(rf_pipeline_t *p, window_t *w) {
   if (rc)
     rf_log(RF_LOG_ERR, "pipeline", "bad cluster chain table=%s column=%s chain=\"%s\" error=\"%s\"",
            w->table_name, w->column_name, spec, cerr);
-  else
+  if (rc == 0 && contract == NULL && (chain.n > 1 || chain.embed)) {
+    /* Without a contract no generator can prove a fix, so the clusters only
+     * group quarantined rows: merging them (to share one fix) would be
+     * undone by the split-back rule, after asking every generator twice
+     * and, with an embed stage, the model for embeddings. */
+    chain.n = 1;
+    chain.embed = false;
+  }
+  if (rc == 0)
     rc = rf_cluster_chain_build(&chain, w->table_name, w->column_name, w->rows, w->n,
                                 &j->clusters);
   j->contract = contract;
