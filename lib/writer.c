@@ -10,19 +10,28 @@
  * One transaction per group of pending flushes (up to max_txn_rows rows):
  *
  *   BEGIN
- *   claim keys in the ledger     INSERT .. SELECT unnest(keys) ON CONFLICT DO NOTHING RETURNING key
- *   COPY staging rows            (receipt columns + leaf hash, computed while the buffer is built)
- *   COPY quarantine rows
+ *   claim keys in the ledger     COPY rectify.messages (the group's distinct keys); after a
+ *                                redelivery: INSERT .. ON CONFLICT DO NOTHING RETURNING key
+ *   COPY quarantine rows         (receipt columns + leaf hash) sent in 64 KiB chunks while
+ *   COPY staging rows             they are built; the table with more rows goes first
  *   INSERT batch rows            (CHECK received = fixed + quarantined)
  *   INSERT chain entries         (one per flush, Merkle root of its leaves)
  *   COMMIT
  *
+ * PostgreSQL works while the writer does: the claim's COPY is sent and its
+ * result read only once the rows are being built, and the rows go out as
+ * they are formatted, so the database parses and indexes one chunk while the
+ * writer hashes the next.
+ *
  * The ledger claim is what makes "exactly one of staging/quarantine" hold
  * across two tables and across instances: a key inserted by a concurrent,
- * uncommitted transaction blocks the second inserter until the first ends,
- * and then DO NOTHING (it committed) or inserts (it rolled back). Keys are
- * claimed in byte order so that two instances never deadlock on each other.
- * A key that was already claimed is a redelivery: no row, no receipt.
+ * uncommitted transaction blocks the second inserter until the first ends.
+ * Almost every group is new keys, and a COPY is the cheapest insert; a key
+ * already there (a redelivery, a producer's retry) fails it with a unique
+ * violation, and the group is retried at once with the ON CONFLICT claim,
+ * which inserts what is new and returns it. Keys are claimed in byte order
+ * so that two instances never deadlock on each other. A key that was
+ * already claimed is a redelivery: no row, no receipt.
  *
  * Every attempt rebuilds everything from the flushes, so a retry after a lost
  * connection (COMMIT may or may not have landed) is just another attempt: the
