@@ -119,10 +119,26 @@ static void node_free(node_t *n) {
 
 /* A (key, node, row) triple of the claim array, sorted by key then node. */
 typedef struct claim {
+  uint64_t p0, p1; /* the key's first 16 bytes, big-endian, zero-padded: the sort
+                      compares these and reads the key itself only on a tie */
   const char *key;
   uint32_t node;
   uint32_t row;
 } claim_t;
+
+/* Fills c->p0 and c->p1 from c->key, so that comparing (p0, p1) orders like
+ * strcmp on the first 16 bytes (a shorter key is padded with NULs, which sort
+ * first, as its end does for strcmp). */
+static void claim_prefix(claim_t *c) {
+  unsigned char b[16] = {0};
+  size_t n = strnlen(c->key, sizeof(b));
+  memcpy(b, c->key, n);
+  uint64_t v[2] = {0, 0};
+  for (int i = 0; i < 16; i++)
+    v[i / 8] = v[i / 8] << 8 | b[i];
+  c->p0 = v[0];
+  c->p1 = v[1];
+}
 
 struct rf_writer {
   uv_loop_t *loop;
@@ -480,6 +496,10 @@ enum attempt {
 
 static int cmp_claim(const void *a, const void *b) {
   const claim_t *x = a, *y = b;
+  if (x->p0 != y->p0)
+    return x->p0 < y->p0 ? -1 : 1;
+  if (x->p1 != y->p1)
+    return x->p1 < y->p1 ? -1 : 1;
   int c = strcmp(x->key, y->key);
   if (c)
     return c;
@@ -636,7 +656,8 @@ static enum attempt claim_keys(rf_writer_t *w, size_t ng, bool slow) {
     node_t *n = w->group[i];
     for (size_t r = 0; r < n->f->n; r++) {
       rf_prefetch(n->f->rows[r].key); /* cold: the sort below reads them all */
-      w->claims[k++] = (claim_t){n->f->rows[r].key, (uint32_t)i, (uint32_t)r};
+      w->claims[k] = (claim_t){0, 0, n->f->rows[r].key, (uint32_t)i, (uint32_t)r};
+      claim_prefix(&w->claims[k++]);
     }
     memset(n->is_new, 0, n->f->n);
   }
@@ -1125,6 +1146,8 @@ static enum attempt prepare_nodes(rf_writer_t *w, size_t ng) {
     }
     for (size_t r = 0; r < n->f->n; r++) {
       rf_outcome_t *o = &n->f->rows[r];
+      if (r + 8 < n->f->n)
+        rf_prefetch(n->f->rows[r + 8].key); /* cold: fix_keys and the claim read them next */
       if (o->ts_us == 0)
         o->ts_us = now;
       /* quarantine.reason is NOT NULL and is part of the receipt: a missing
