@@ -108,7 +108,8 @@ static const char SQL_HEAD[] =
 static const char SQL_COPY_STAGING[] =
     "COPY rectify.staging (key, batch_id, source, source_id, table_name, column_name, pk,"
     " pk_hash, old_value, new_value, row_context, fingerprint, cluster_id, fix_id, lambda,"
-    " generator, model, confidence, raw_sha256, ts_us, leaf_hash) FROM STDIN";
+    " generator, model, confidence, raw_sha256, ts_us, leaf_hash) FROM STDIN"
+    " WITH (FORMAT binary)"; /* tuples from rf__writer_copy_row */
 static const char SQL_ACTIONS[] =
     "INSERT INTO rectify.actions (key, action, actor, detail, batch_id, ts_us, created_at,"
     " leaf_hash)"
@@ -362,7 +363,9 @@ static int txn_commit(txn_t *t, rf_dash_status_t *st) {
       goto out;
     }
     PQclear(res);
-    if (PQputCopyData(d->conn, t->copy.data, (int)t->copy.len) != 1 ||
+    if (PQputCopyData(d->conn, RF_COPY_BINARY_HEADER, RF_COPY_BINARY_HEADER_LEN) != 1 ||
+        PQputCopyData(d->conn, t->copy.data, (int)t->copy.len) != 1 ||
+        PQputCopyData(d->conn, RF_COPY_BINARY_TRAILER, RF_COPY_BINARY_TRAILER_LEN) != 1 ||
         PQputCopyEnd(d->conn, NULL) != 1) {
       rc = rf__dash_dberr(d, NULL, "COPY staging", st);
       goto out;

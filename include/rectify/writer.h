@@ -106,9 +106,17 @@ int rf_schema_migrate(struct pg_conn *conn, char *errbuf, size_t errlen);
   " AND " q ".key = " param
 
 /* ---- internal, exposed for the unit tests (lib/writer.c) ---- */
+/* PostgreSQL's binary COPY framing: signature, flags, no header extension;
+ * and the end marker (a field count of -1). */
+#define RF_COPY_BINARY_HEADER "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0"
+#define RF_COPY_BINARY_HEADER_LEN 19
+#define RF_COPY_BINARY_TRAILER "\377\377"
+#define RF_COPY_BINARY_TRAILER_LEN 2
 struct rf_buf;
-/* Appends the COPY text line of o (stored under batch_id) to `staging` or
- * `quarantine` by o->kind and computes its leaf hash in the same pass.
+/* Appends the binary COPY tuple of o (stored under batch_id) to `staging` or
+ * `quarantine` by o->kind and computes its leaf hash in the same pass. A COPY
+ * of such tuples says WITH (FORMAT binary), sends RF_COPY_BINARY_HEADER before
+ * them and RF_COPY_BINARY_TRAILER after them.
  * scratch is working space. 0, RF_ENOMEM, RF_EINVAL (kind neither FIXED nor
  * QUARANTINED, or no key) or RF_EINTERNAL. */
 int rf__writer_copy_row(const rf_outcome_t *o, const char *batch_id, struct rf_buf *staging,

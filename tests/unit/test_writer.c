@@ -112,22 +112,37 @@ static void outcome(rf_outcome_t *o, rf_outcome_kind_t kind) {
   o->ts_us = 1764318000000001;
 }
 
-static void golden(const char *name, const char *got) {
+static void golden_bytes(const char *name, const void *got, size_t len) {
   char path[512];
   snprintf(path, sizeof(path), "%s/audit/%s", RF_TEST_DATA, name);
   if (getenv("RF_UPDATE_GOLDEN")) {
     FILE *f = fopen(path, "wb");
     assert_non_null(f);
-    fputs(got, f);
+    assert_int_equal(fwrite(got, 1, len, f), len);
     fclose(f);
   }
   FILE *f = fopen(path, "rb");
   assert_non_null(f);
   char want[8192];
-  size_t n = fread(want, 1, sizeof(want) - 1, f);
+  size_t n = fread(want, 1, sizeof(want), f);
   fclose(f);
-  want[n] = '\0';
-  assert_string_equal(got, want);
+  assert_int_equal(n, len);
+  assert_memory_equal(got, want, len);
+}
+
+static void golden(const char *name, const char *got) { golden_bytes(name, got, strlen(got)); }
+
+/* Reads field i of a binary COPY tuple (after its 16-bit field count):
+ * *len is -1 for NULL. */
+static const unsigned char *bin_field(const unsigned char *row, int i, long *len) {
+  const unsigned char *p = row + 2;
+  for (;;) {
+    uint32_t n = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+    *len = n == UINT32_MAX ? -1 : (long)n;
+    if (i-- == 0)
+      return p + 4;
+    p += 4 + (n == UINT32_MAX ? 0 : n);
+  }
 }
 
 static void test_copy_row(void **state) {
@@ -138,18 +153,34 @@ static void test_copy_row(void **state) {
     rf_buf_t s = RF_BUF_INIT, q = RF_BUF_INIT, scratch = RF_BUF_INIT;
     unsigned char leaf[32], want[32];
     assert_int_equal(rf__writer_copy_row(&o, "host-a:3", &s, &q, &scratch, leaf), 0);
-    /* One line in the right buffer, none in the other. */
+    /* One binary tuple in the right buffer, none in the other. */
     rf_buf_t *mine = k ? &q : &s, *other = k ? &s : &q;
     assert_int_equal(other->len, 0);
-    assert_non_null(memchr(mine->data, '\n', mine->len));
-    assert_true(mine->data[mine->len - 1] == '\n' && strchr(mine->data, '\n') == mine->data + mine->len - 1);
-    golden(k ? "copy_quarantined.line" : "copy_fixed.line", mine->data);
-    /* The leaf is the receipt's leaf (the verifier's path), and it is in the line. */
+    const unsigned char *row = (const unsigned char *)mine->data;
+    int nf = k ? 23 : 21;
+    assert_int_equal(row[0] << 8 | row[1], nf);
+    long len;
+    const unsigned char *end = bin_field(row, nf - 1, &len);
+    assert_int_equal(len, 32);
+    assert_int_equal(end + len - row, (long)mine->len); /* the fields fill the tuple exactly */
+    golden_bytes(k ? "copy_quarantined.row" : "copy_fixed.row", mine->data, mine->len);
+    /* The leaf is the receipt's leaf (the verifier's path), and it is the last field. */
     assert_int_equal(rf_receipt_leaf(&o, "host-a:3", NULL, &scratch, want), 0);
     assert_memory_equal(leaf, want, 32);
-    char hex[65];
-    rf_hex_encode(leaf, 32, hex);
-    assert_non_null(strstr(mine->data, hex));
+    assert_memory_equal(end, leaf, 32);
+    /* Text as is (no COPY escapes), jsonb as version 1 and its text, raw as its bytes. */
+    const unsigned char *f = bin_field(row, 8, &len);
+    assert_int_equal(len, strlen(o.old_value));
+    assert_memory_equal(f, o.old_value, len);
+    f = bin_field(row, 6, &len);
+    assert_int_equal(f[0], 1);
+    assert_int_equal(len, 1 + strlen(o.pk_json));
+    assert_memory_equal(f + 1, o.pk_json, len - 1);
+    if (k) {
+      f = bin_field(row, 20, &len);
+      assert_int_equal(len, o.raw_len);
+      assert_memory_equal(f, o.raw, o.raw_len);
+    }
     rf_buf_free(&s);
     rf_buf_free(&q);
     rf_buf_free(&scratch);
