@@ -126,8 +126,9 @@ static int eval_rows(const rf_lambda_t *l, rf_lambda_ctx_t *ctx, rf_anomaly_t *c
     for (size_t i = 0; i < m; i++) {
       rf_anomaly_t *a = rows[st->base + i];
       const cJSON *row = NULL;
-      if (wants_row && rf_anomaly_row(a, &row) != 0)
-        return RF_ENOMEM;
+      int rc = wants_row ? rf_anomaly_row(a, &row) : 0;
+      if (rc)
+        return rc;
       in[i] = (rf_lambda_input_t){a->value, a->value ? a->value_len : 0, row};
     }
     int rc = rf_lambda_eval_batch(ctx, l, in, m, RF_LAMBDA_TRUSTED_UTF8, sink, st);

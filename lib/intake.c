@@ -32,9 +32,10 @@ void rf_intake_opts_from_config(rf_intake_opts_t *o, const rf_config_t *cfg) {
 int rf_anomaly_row(rf_anomaly_t *a, const cJSON **row) {
   *row = NULL;
   if (a->row == NULL && a->raw != NULL && a->reject == NULL) {
-    /* The raw message was parsed once already: only memory can fail now. */
+    /* The raw message was parsed once already, within max_json_depth (at
+     * most 512, the configuration's bound): only memory can fail now. */
     rf_json_error_t jerr;
-    cJSON *root = rf_json_parse((const char *)a->raw, a->raw_len, 0, &jerr);
+    cJSON *root = rf_json_parse((const char *)a->raw, a->raw_len, 512, &jerr);
     if (root == NULL)
       return jerr.status == RF_JSON_NOMEM ? RF_ENOMEM : RF_EINTERNAL;
     cJSON *r = cJSON_GetObjectItemCaseSensitive(root, "row");

@@ -135,6 +135,22 @@ static void test_row_on_demand(void **state) {
   rf_anomaly_clear(&a);
   rf_anomaly_clear(&b);
   rf_anomaly_clear(&c);
+
+  /* A row nested deeper than the parser's default, within a raised limit. */
+  o.max_json_depth = 300;
+  char deep[2048];
+  size_t k = (size_t)snprintf(deep, sizeof(deep), "{\"table\":\"t\",\"column\":\"c\","
+                              "\"pk\":{\"a\":1},\"value\":\"v\",\"row\":{\"x\":");
+  for (int i = 0; i < 200; i++)
+    deep[k++] = '[';
+  for (int i = 0; i < 200; i++)
+    deep[k++] = ']';
+  k += (size_t)snprintf(deep + k, sizeof(deep) - k, "}}");
+  assert_int_equal(rf_intake_parse(&o, "redis:s", "6-4", deep, k, &a), 0);
+  assert_null(a.reject);
+  assert_int_equal(rf_anomaly_row(&a, &row), 0);
+  assert_true(cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(row, "x")));
+  rf_anomaly_clear(&a);
 }
 
 static void test_strict_columns(void **state) {
