@@ -778,6 +778,14 @@ static int verify_chain(vstate_t *v, const char *chain, int64_t *last_seq,
   return rc;
 }
 
+/* Splits a batch id "<chain>:<seq>" at its last colon (rf_audit_batch_id's
+ * inverse); without a colon the whole id is the chain and seq is 0. */
+static int64_t split_batch_id(const char *b, char *chain, size_t len) {
+  const char *colon = strrchr(b, ':');
+  snprintf(chain, len, "%.*s", colon ? (int)(colon - b) : (int)strlen(b), b);
+  return colon ? strtoll(colon + 1, NULL, 10) : 0;
+}
+
 /* Rows and batch rows that no chain entry covers, and ledger consistency. */
 static int verify_coverage(vstate_t *v) {
   const char *chain = v->opts->chain_id;
@@ -810,12 +818,9 @@ static int verify_coverage(vstate_t *v) {
   if (PQresultStatus(res) != PGRES_TUPLES_OK) {
     rc = operr(v, RF_EDB, "orphan rows", res);
   } else if (PQntuples(res) > 0) {
-    /* batch_id is "<chain>:<seq>"; split at the last colon. */
     const char *b = PQgetvalue(res, 0, 2);
-    const char *colon = strrchr(b, ':');
     char ch[256];
-    snprintf(ch, sizeof(ch), "%.*s", colon ? (int)(colon - b) : (int)strlen(b), b);
-    int64_t seq = colon ? strtoll(colon + 1, NULL, 10) : 0;
+    int64_t seq = split_batch_id(b, ch, sizeof(ch));
     rc = broken(v, ch, seq, getv(res, 0, 1), "%s row of batch %s has no chain entry (row inserted?)",
              PQgetvalue(res, 0, 0), b);
   }
@@ -827,11 +832,10 @@ static int verify_coverage(vstate_t *v) {
     rc = operr(v, RF_EDB, "ledger", res);
   } else if (PQntuples(res) > 0) {
     const char *b = PQgetvalue(res, 0, 1);
-    const char *colon = strrchr(b, ':');
     char ch[256];
-    snprintf(ch, sizeof(ch), "%.*s", colon ? (int)(colon - b) : (int)strlen(b), b);
-    rc = broken(v, ch, colon ? strtoll(colon + 1, NULL, 10) : 0, PQgetvalue(res, 0, 0),
-             "key ledger and tables disagree (row missing or moved)");
+    int64_t seq = split_batch_id(b, ch, sizeof(ch));
+    rc = broken(v, ch, seq, PQgetvalue(res, 0, 0),
+                "key ledger and tables disagree (row missing or moved)");
   }
   PQclear(res);
   if (rc)
@@ -869,11 +873,9 @@ static int verify_coverage(vstate_t *v) {
       rc = operr(v, RF_EDB, "actions coverage", res);
     } else if (PQntuples(res) > 0) {
       const char *b = PQgetvalue(res, 0, 1);
-      const char *colon = strrchr(b, ':');
       char ch[256];
-      snprintf(ch, sizeof(ch), "%.*s", colon ? (int)(colon - b) : (int)strlen(b), b);
-      rc = broken(v, ch, colon ? strtoll(colon + 1, NULL, 10) : 0, PQgetvalue(res, 0, 0),
-                  "%s (batch %s)", whats[k], b[0] ? b : "none");
+      int64_t seq = split_batch_id(b, ch, sizeof(ch));
+      rc = broken(v, ch, seq, PQgetvalue(res, 0, 0), "%s (batch %s)", whats[k], b[0] ? b : "none");
     }
     PQclear(res);
   }

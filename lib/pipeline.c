@@ -1041,9 +1041,7 @@ static void on_msgs(rf_source_t *s, const rf_msg_t *msgs, size_t n, void *arg) {
   (void)s;
   for (size_t i = 0; i < n; i++) {
     const rf_msg_t *m = &msgs[i];
-    held_t *h;
-    HASH_FIND_STR(p->held, m->id, h);
-    if (h)
+    if (holds_msg(m->id, p))
       continue; /* redelivered while we still hold it: the held copy decides */
     rf_anomaly_t *a = rf_malloc(sizeof(*a));
     if (a == NULL || rf_intake_parse(&p->intake, s->name, m->id, m->data ? m->data : "",
@@ -1078,7 +1076,7 @@ static void on_msgs(rf_source_t *s, const rf_msg_t *msgs, size_t n, void *arg) {
       continue;
     }
     window_t *w = window_get(p, a->reject ? NULL : a->table_name, a->column_name);
-    h = rf_calloc(1, sizeof(*h));
+    held_t *h = rf_calloc(1, sizeof(*h));
     if (w == NULL || h == NULL || (h->id = rf_strdup(m->id)) == NULL) {
       if (h)
         rf_free(h->id);

@@ -622,12 +622,17 @@ static enum attempt copy_results(rf_writer_t *w, bool keep_error, long *rows) {
   return a;
 }
 
-static enum attempt copy_end(rf_writer_t *w, const char *abort_why, long *rows) {
-  int ok = abort_why ? 1 : PQputCopyData(w->conn, COPY_TRAILER, sizeof(COPY_TRAILER));
-  if (ok == 1)
-    ok = PQputCopyEnd(w->conn, abort_why);
-  else
+/* Sends the trailer and ends the data: 1, or not 1 when a send failed. */
+static int copy_put_end(rf_writer_t *w) {
+  if (PQputCopyData(w->conn, COPY_TRAILER, sizeof(COPY_TRAILER)) != 1) {
     PQputCopyEnd(w->conn, "rectify: send failed");
+    return -1;
+  }
+  return PQputCopyEnd(w->conn, NULL);
+}
+
+static enum attempt copy_end(rf_writer_t *w, const char *abort_why, long *rows) {
+  int ok = abort_why ? PQputCopyEnd(w->conn, abort_why) : copy_put_end(w);
   enum attempt a = copy_results(w, abort_why == NULL, rows);
   if (ok != 1 && a == ATT_OK && abort_why == NULL) {
     rf_pg_errmsg(w->conn, NULL, w->errmsg, sizeof(w->errmsg));
@@ -740,8 +745,7 @@ static enum attempt claim_keys(rf_writer_t *w, size_t ng, bool slow) {
     enum attempt a = copy_begin(w, SQL_COPY_CLAIM);
     if (a == ATT_OK)
       a = copy_send(w, b);
-    if (a == ATT_OK && (PQputCopyData(w->conn, COPY_TRAILER, sizeof(COPY_TRAILER)) != 1 ||
-                        PQputCopyEnd(w->conn, NULL) != 1)) {
+    if (a == ATT_OK && copy_put_end(w) != 1) {
       rf_pg_errmsg(w->conn, NULL, w->errmsg, sizeof(w->errmsg));
       a = ATT_RETRY;
     }
