@@ -311,4 +311,18 @@ static inline void scale_check(scale_env_t *e, long long sent) {
   free(out);
 }
 
+/* The end of a three-instance run in which inst-b was killed: the survivors
+ * stop cleanly, the totals are exact, each instance wrote its own chain, and
+ * the redeliveries the ledger recognised are printed under label. */
+static inline void scale_finish_killed(scale_env_t *e, long long sent, const char *label) {
+  for (int i = 0; i < 3; i += 2)
+    assert_int_equal(inst_stop(e, i, SIGTERM, 30000), 0);
+  scale_check(e, sent);
+  assert_int_equal(sql_ll(&e->core, "SELECT count(DISTINCT chain_id) FROM rectify.batches"), 3);
+  assert_int_equal(sql_ll(&e->core, "SELECT count(DISTINCT chain_id) FROM rectify.audit"), 3);
+  long long dups = sql_ll(&e->core, "SELECT coalesce(sum(duplicates), 0) FROM rectify.batches");
+  printf("%s: %lld messages exact over 3 chains, %lld redeliveries recognised\n", label, sent,
+         dups);
+}
+
 #endif
