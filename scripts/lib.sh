@@ -261,3 +261,16 @@ rf_machine() {
   mem=$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
   echo "nproc=$(nproc) cpu=\"${cpu:-unknown}\" mem=$mem kernel=$(uname -r)"
 }
+
+# rf_bench_build BUILD TARGET...: configures BUILD for a benchmark (Release,
+# no sanitizers; RF_BENCH_BUILD_TYPE and RF_BENCH_CMAKE_ARGS change that) and
+# builds the targets.
+rf_bench_build() {
+  local build=$1 extra
+  shift
+  read -r -a extra <<<"${RF_BENCH_CMAKE_ARGS:-}"
+  rf_log "building (${RF_BENCH_BUILD_TYPE:-Release}) in $build"
+  cmake -S "$(rf_root_dir)" -B "$build" -DCMAKE_BUILD_TYPE="${RF_BENCH_BUILD_TYPE:-Release}" \
+    -DRF_SANITIZE=OFF "${extra[@]}" >/dev/null
+  cmake --build "$build" -j2 --target "$@" >/dev/null
+}

@@ -92,11 +92,7 @@ trap 'exit 143' TERM
 
 rf_install_deps
 if ((DO_BUILD)); then
-  read -r -a extra <<<"${RF_BENCH_CMAKE_ARGS:-}"
-  rf_log "building (${RF_BENCH_BUILD_TYPE:-Release}) in $BUILD"
-  cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE="${RF_BENCH_BUILD_TYPE:-Release}" \
-    -DRF_SANITIZE=OFF "${extra[@]}" >/dev/null
-  cmake --build "$BUILD" -j2 --target rectifyd rectifyctl kafka_mock >/dev/null
+  rf_bench_build "$BUILD" rectifyd rectifyctl kafka_mock
 fi
 CTL=$BUILD/rectifyctl
 DAEMON=$BUILD/rectifyd
