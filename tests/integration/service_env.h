@@ -19,6 +19,22 @@ static inline int free_port(void) {
   return ntohs(a.sin_port);
 }
 
+/* Replaces the first `from` in the config file env_start wrote with `to`. */
+static inline void conf_replace(core_env_t *e, const char *from, const char *to) {
+  char conf[4096], body[8192];
+  FILE *f = fopen(e->conf, "r");
+  assert_non_null(f);
+  size_t n = fread(conf, 1, sizeof(conf) - 1, f);
+  fclose(f);
+  conf[n] = '\0';
+  const char *at = strstr(conf, from);
+  assert_non_null(at);
+  int len = snprintf(body, sizeof(body), "%.*s%s%s", (int)(at - conf), conf, to,
+                     at + strlen(from));
+  assert_true(len > 0 && (size_t)len < sizeof(body));
+  assert_int_equal(rf_h_write_file(e->conf, body), 0);
+}
+
 static inline size_t collect(char *p, size_t size, size_t n, void *arg) {
   FILE *f = arg;
   return fwrite(p, size, n, f);

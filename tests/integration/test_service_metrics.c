@@ -39,17 +39,9 @@ static void test_metrics(void **state) {
   snprintf(extra, sizeof(extra), "\n");
   env_start(&e, extra);
   /* http_listen is set in [daemon]; rewrite the file with it. */
-  char conf[4096];
-  FILE *f = fopen(e.conf, "r");
-  size_t n = fread(conf, 1, sizeof(conf) - 1, f);
-  fclose(f);
-  conf[n] = '\0';
-  char *at = strstr(conf, "http_listen =\n");
-  assert_non_null(at);
-  char rewritten[4200];
-  snprintf(rewritten, sizeof(rewritten), "%.*shttp_listen = 127.0.0.1:%d\n%s", (int)(at - conf),
-           conf, port, at + strlen("http_listen =\n"));
-  assert_int_equal(rf_h_write_file(e.conf, rewritten), 0);
+  char listen[64];
+  snprintf(listen, sizeof(listen), "http_listen = 127.0.0.1:%d\n", port);
+  conf_replace(&e, "http_listen =\n", listen);
   daemon_start(&e);
 
   produce(&e, 0, N, "m");
@@ -125,13 +117,7 @@ static void test_metrics(void **state) {
   check_accounting(&e, N + 102);
 
   /* A non-loopback listen address is refused at start, with the reason. */
-  at = strstr(rewritten, "http_listen = 127.0.0.1:");
-  memcpy(at, "http_listen = 8.8.8.8:9", strlen("http_listen = 8.8.8.8:9"));
-  char *nl = strchr(at, '\n'), line2[64];
-  snprintf(line2, sizeof(line2), "http_listen = 8.8.8.8:9187");
-  char bad[4200];
-  snprintf(bad, sizeof(bad), "%.*s%s%s", (int)(at - rewritten), rewritten, line2, nl);
-  assert_int_equal(rf_h_write_file(e.conf, bad), 0);
+  conf_replace(&e, listen, "http_listen = 8.8.8.8:9187\n");
   daemon_start(&e);
   int st;
   assert_true(rf_h_wait(&e.daemon, 10000, &st) >= 0);

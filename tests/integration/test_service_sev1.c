@@ -27,25 +27,16 @@ static void test_sev1(void **state) {
   core_env_t e;
   int http = free_port(), hook = free_port();
   env_start(&e, NULL);
-  /* Add the alert URL and the HTTP port to [daemon]. */
-  char conf[4096];
-  FILE *f = fopen(e.conf, "r");
-  size_t n = fread(conf, 1, sizeof(conf) - 1, f);
-  fclose(f);
-  conf[n] = '\0';
   /* The whole stream in one window, flushed by size. */
-  char *w = strstr(conf, "window_ms = 200\nwindow_max_rows = 2000\n");
-  assert_non_null(w);
-  static const char repl[] = "window_ms = 9000\nwindow_max_rows = 300\n"; /* same length */
-  memcpy(w, repl, sizeof(repl) - 1);
-  char *at = strstr(conf, "http_listen =\n");
-  assert_non_null(at);
-  char body[4600];
-  snprintf(body, sizeof(body),
-           "%.*shttp_listen = 127.0.0.1:%d\nalert_webhook_url = http://127.0.0.1:%d/alert\n"
-           "alert_retries = 3\n%s",
-           (int)(at - conf), conf, http, hook, at + strlen("http_listen =\n"));
-  assert_int_equal(rf_h_write_file(e.conf, body), 0);
+  conf_replace(&e, "window_ms = 200\nwindow_max_rows = 2000\n",
+               "window_ms = 9000\nwindow_max_rows = 300\n");
+  /* Add the alert URL and the HTTP port to [daemon]. */
+  char lines[256];
+  snprintf(lines, sizeof(lines),
+           "http_listen = 127.0.0.1:%d\nalert_webhook_url = http://127.0.0.1:%d/alert\n"
+           "alert_retries = 3\n",
+           http, hook);
+  conf_replace(&e, "http_listen =\n", lines);
 
   char sink_out[700], port_s[16], script[700];
   snprintf(sink_out, sizeof(sink_out), "%s/alerts.txt", e.dir);
@@ -120,17 +111,9 @@ static void test_audit_append_refused(void **state) {
   core_env_t e;
   int http = free_port();
   env_start(&e, NULL);
-  char conf[4096];
-  FILE *f = fopen(e.conf, "r");
-  size_t n = fread(conf, 1, sizeof(conf) - 1, f);
-  fclose(f);
-  conf[n] = '\0';
-  char *at = strstr(conf, "http_listen =\n");
-  assert_non_null(at);
-  char body[4600];
-  snprintf(body, sizeof(body), "%.*shttp_listen = 127.0.0.1:%d\n%s", (int)(at - conf), conf, http,
-           at + strlen("http_listen =\n"));
-  assert_int_equal(rf_h_write_file(e.conf, body), 0);
+  char listen[64];
+  snprintf(listen, sizeof(listen), "http_listen = 127.0.0.1:%d\n", http);
+  conf_replace(&e, "http_listen =\n", listen);
   daemon_start(&e);
   assert_true(rf_h_wait_until(schema_ready, &e, 30000));
   assert_int_equal(rf_h_pg_exec(e.db,
