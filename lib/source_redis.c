@@ -385,19 +385,31 @@ static void claim_done(redis_src_t *s) {
     maybe_closed(s);
 }
 
+/* The common head of a claim round's replies: true to go on; false, with
+ * claim_done called, when the round is over: closing, disconnected, an error,
+ * or (min >= 0) a reply that is not an array of at least min elements. What
+ * an unanswered XCLAIM took stays in our pending list, taken back later. */
+static bool claim_reply_ok(redis_src_t *s, const redisReply *r, const char *cmd, int min) {
+  if (s->closing || r == NULL) {
+    claim_done(s);
+    return false;
+  }
+  if (r->type == REDIS_REPLY_ERROR ||
+      (min >= 0 && (r->type != REDIS_REPLY_ARRAY || r->elements < (size_t)min))) {
+    rf_log(RF_LOG_ERR, "redis", "%s failed stream=%s error=\"%s\"", cmd, s->stream,
+           r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+    claim_done(s);
+    return false;
+  }
+  return true;
+}
+
 static void on_claim(redisAsyncContext *ac, void *reply, void *priv) {
   redis_src_t *s = priv;
   redisReply *r = reply;
   (void)ac;
-  if (s->closing || r == NULL) {
-    claim_done(s); /* what came stays in our pending list; taken back after a restart */
+  if (!claim_reply_ok(s, r, "XCLAIM", -1))
     return;
-  }
-  if (r->type == REDIS_REPLY_ERROR) {
-    rf_log(RF_LOG_ERR, "redis", "XCLAIM failed stream=%s error=\"%s\"", s->stream, r->str);
-    claim_done(s);
-    return;
-  }
   size_t count;
   deliver_entries(s, r, READ_CLAIM, &count);
   if (count)
@@ -411,16 +423,8 @@ static void on_claim_pending(redisAsyncContext *ac, void *reply, void *priv) {
   redis_src_t *s = priv;
   redisReply *r = reply;
   (void)ac;
-  if (s->closing || r == NULL) {
-    claim_done(s);
+  if (!claim_reply_ok(s, r, "XPENDING", 0))
     return;
-  }
-  if (r->type != REDIS_REPLY_ARRAY) {
-    rf_log(RF_LOG_ERR, "redis", "XPENDING failed stream=%s error=\"%s\"", s->stream,
-           r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-    claim_done(s);
-    return;
-  }
   counts_set(&s->claim_counts, r);
   size_t n = s->claim_counts.len;
   /* The next page starts after this one; a short page ends this consumer. */
@@ -474,16 +478,8 @@ static void on_claim_summary(redisAsyncContext *ac, void *reply, void *priv) {
   redis_src_t *s = priv;
   redisReply *r = reply;
   (void)ac;
-  if (s->closing || r == NULL) {
-    claim_done(s);
+  if (!claim_reply_ok(s, r, "XPENDING", 4))
     return;
-  }
-  if (r->type != REDIS_REPLY_ARRAY || r->elements < 4) {
-    if (r->type == REDIS_REPLY_ERROR)
-      rf_log(RF_LOG_ERR, "redis", "XPENDING failed stream=%s error=\"%s\"", s->stream, r->str);
-    claim_done(s);
-    return;
-  }
   const redisReply *list = r->element[3];
   if (list->type != REDIS_REPLY_ARRAY || list->elements == 0) {
     claim_done(s);
