@@ -23,6 +23,7 @@
 #include "rectify/buf.h"
 #include "rectify/error.h"
 #include "rectify/json.h"
+#include "rectify/utf8.h"
 
 enum ctype { C_DATE, C_TIMESTAMP, C_INTEGER, C_DECIMAL, C_BOOLEAN, C_EMAIL, C_ENUM, C_STRING };
 

@@ -47,6 +47,7 @@
 #include "rectify/produce.h"
 #include "rectify/produce_kafka.h"
 #include "rectify/receipt.h"
+#include "rectify/utf8.h"
 #include "rectify/writer.h"
 
 /* pg_advisory_xact_lock key for every dashboard action ("dash" in ASCII). */

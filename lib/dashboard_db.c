@@ -26,6 +26,7 @@
 #include "rectify/json.h"
 #include "rectify/log.h"
 #include "rectify/pg.h"
+#include "rectify/utf8.h"
 #include "rectify/writer.h"
 
 /* ---- shared helpers -------------------------------------------------------------------- */

@@ -16,6 +16,7 @@
 #include "rectify/hash.h"
 #include "rectify/json.h"
 #include "rectify/outcome.h"
+#include "rectify/utf8.h"
 
 #define RF_MAX_NAME_BYTES 128
 #define RF_MAX_KEY_BYTES 512

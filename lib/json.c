@@ -21,58 +21,13 @@
 
 #include "rectify/alloc.h"
 #include "rectify/error.h"
+#include "rectify/utf8.h"
 
 /* A number's canonical text has at most digits + |exponent| digits; keeping
  * that under 1000 keeps every canonical form re-parseable and far inside
  * PostgreSQL numeric's limits. */
 #define RF_JSON_MAX_NUMBER_DIGITS 1000
 #define RF_JSON_MAX_EXPONENT 300
-
-int rf_utf8_valid(const char *str, size_t len) {
-  const unsigned char *s = (const unsigned char *)str;
-  size_t i = 0;
-  while (i < len) {
-    /* ASCII eight bytes at a time: most messages are all ASCII. */
-    while (i + 8 <= len) {
-      uint64_t w;
-      memcpy(&w, s + i, 8);
-      if (w & UINT64_C(0x8080808080808080))
-        break;
-      i += 8;
-    }
-    if (i >= len)
-      break;
-    unsigned char c = s[i];
-    if (c < 0x80) {
-      i++;
-      continue;
-    }
-    size_t n;
-    unsigned int cp;
-    if (c >= 0xC2 && c <= 0xDF) {
-      n = 1;
-      cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      n = 2;
-      cp = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      n = 3;
-      cp = c & 0x07;
-    } else {
-      return 0;
-    }
-    for (size_t k = 1; k <= n; k++) {
-      if (i + k >= len || (s[i + k] & 0xC0) != 0x80)
-        return 0;
-      cp = cp << 6 | (s[i + k] & 0x3F);
-    }
-    if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-        (cp >= 0xD800 && cp <= 0xDFFF))
-      return 0;
-    i += n + 1;
-  }
-  return 1;
-}
 
 typedef struct numtok {
   const char *p;

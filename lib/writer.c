@@ -57,6 +57,7 @@
 #include "rectify/merkle.h"
 #include "rectify/pg.h"
 #include "rectify/receipt.h"
+#include "rectify/utf8.h"
 
 /* ---- queue nodes ---------------------------------------------------------- */
 

@@ -19,8 +19,8 @@
 #include <time.h>
 
 #include "rectify/alloc.h"
-#include "rectify/json.h"
 #include "rectify/lambda.h"
+#include "rectify/utf8.h"
 
 static double now(void) {
   struct timespec ts;

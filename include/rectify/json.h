@@ -46,7 +46,5 @@ cJSON *rf_json_parse(const char *text, size_t len, int max_depth, rf_json_error_
 int rf_json_canonical(const cJSON *v, rf_buf_t *out);
 /* Convenience: canonical form of text, as a new string (rf_free). NULL + err on failure. */
 char *rf_json_canonicalize(const char *text, size_t len, rf_json_error_t *err);
-/* True when s[0..len) is valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
-int rf_utf8_valid(const char *s, size_t len);
 
 #endif

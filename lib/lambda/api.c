@@ -154,7 +154,7 @@ int rf_lambda_compile(const char *src, size_t len, const rf_lambda_limits_t *lim
     rf_lambda_free(l);
     return RF_ELIMIT;
   }
-  if (memchr(src, '\0', len) || rf__utf8_check(src, len) == (size_t)-1) {
+  if (memchr(src, '\0', len) || rf_utf8_check(src, len) == (size_t)-1) {
     if (errlen)
       snprintf(errbuf, errlen, "source must be valid UTF-8 without NUL bytes at 1:1");
     rf_lambda_free(l);
@@ -260,7 +260,7 @@ static rf__val_t json_value(rf__ctx_t *c, const cJSON *j, int depth) {
   if (cJSON_IsString(j)) {
     const char *s = j->valuestring ? j->valuestring : "";
     size_t len = strlen(s);
-    size_t ncp = rf__utf8_check(s, len);
+    size_t ncp = rf_utf8_check(s, len);
     if (ncp == (size_t)-1)
       rf__raise(c, "ValueError", "row value is not valid UTF-8");
     return rf__v_str(c, s, len, ncp);
@@ -276,7 +276,7 @@ static rf__val_t json_value(rf__ctx_t *c, const cJSON *j, int depth) {
     const char *t = j->valuestring;
     size_t len = strlen(t);
     rf__str_t s = {t, len, len};
-    if (rf__utf8_check(t, len) != len)
+    if (rf_utf8_check(t, len) != len)
       rf__raise(c, "ValueError", "row number is not ASCII");
     if (strpbrk(t, ".eE") == NULL)
       return rf__int_from_str(c, &s, 10);
@@ -306,7 +306,7 @@ static rf__val_t json_value(rf__ctx_t *c, const cJSON *j, int depth) {
     d->n = 0;
     for (const cJSON *e = j->child; e && d->n < n; e = e->next) {
       const char *k = e->string ? e->string : "";
-      size_t kl = strlen(k), ncp = rf__utf8_check(k, kl);
+      size_t kl = strlen(k), ncp = rf_utf8_check(k, kl);
       if (ncp == (size_t)-1)
         rf__raise(c, "ValueError", "row key is not valid UTF-8");
       rf__val_t kv = rf__v_str(c, k, kl, ncp), vv = json_value(c, e, depth + 1);
@@ -375,8 +375,8 @@ __attribute__((noinline)) static int eval_core(rf_lambda_ctx_t *c, const rf_lamb
     if (xlen > l->lim.max_str_bytes)
       rf__raise(c, "LimitError", "input too long (limit %zu bytes)", l->lim.max_str_bytes);
     /* trusted: valid by the caller's guarantee, only the code points are counted */
-    assert(!trusted || rf__utf8_check(x, xlen) != (size_t)-1);
-    size_t ncp = trusted ? rf__utf8_count(x, xlen) : rf__utf8_check(x, xlen);
+    assert(!trusted || rf_utf8_check(x, xlen) != (size_t)-1);
+    size_t ncp = trusted ? rf__utf8_count(x, xlen) : rf_utf8_check(x, xlen);
     if (ncp == (size_t)-1)
       rf__raise(c, "ValueError", "input is not valid UTF-8");
     c->slots[0] = rf__v_str(c, x, xlen, ncp);

@@ -759,7 +759,7 @@ static __attribute__((noinline)) int run_case(rf__ctx_t *c, const rf__kernel_t *
       e = rm ? xlen - ((size_t)__builtin_clzll(rm) >> 3) : rspan_ws(x, b, xlen - 8);
   }
   if (b < e && (((k->strip & 1) && s[b] >= 0x80) || ((k->strip & 2) && s[e - 1] >= 0x80))) {
-    if (!trusted && rf__utf8_check(x, xlen) == (size_t)-1)
+    if (!trusted && rf_utf8_check(x, xlen) == (size_t)-1)
       return 0; /* the tree walker raises ValueError */
     kop_t o = {.kind = KO_STRIP, .which = k->strip};
     strip(&o, x, &b, &e);
@@ -953,8 +953,8 @@ static __attribute__((noinline)) int run_ops(rf__ctx_t *c, const rf_lambda_t *l,
   const rf__kernel_t *k = l->kernel;
   const rf_lambda_limits_t *lim = &l->lim;
   bool ascii = rf__is_ascii(x, xlen);
-  assert(!trusted || rf__utf8_check(x, xlen) != (size_t)-1);
-  if (!ascii && !trusted && rf__utf8_check(x, xlen) == (size_t)-1)
+  assert(!trusted || rf_utf8_check(x, xlen) != (size_t)-1);
+  if (!ascii && !trusted && rf_utf8_check(x, xlen) == (size_t)-1)
     return 0; /* the tree walker raises ValueError */
   const char *p = x;
   size_t len = xlen, maxlen = xlen;

@@ -27,6 +27,7 @@
 #include "pytime.h"
 #include "rectify/buf.h"
 #include "rectify/lambda.h"
+#include "rectify/utf8.h"
 
 /* ------------------------------------------------------------------ arena */
 
@@ -304,8 +305,6 @@ rf__val_t rf__v_strbuf(rf__ctx_t *c, rf_buf_t *b); /* copies b (then resets it) 
 rf__val_t rf__v_seq(rf__ctx_t *c, uint32_t t, size_t n); /* items uninitialised */
 rf__big_t *rf__big_new(rf__ctx_t *c);
 size_t rf__utf8_count(const char *p, size_t len);
-/* Validates UTF-8 (no surrogates); returns code point count or (size_t)-1. */
-size_t rf__utf8_check(const char *p, size_t len);
 int rf__utf8_put(char *out, uint32_t cp);
 uint32_t rf__utf8_get(const char *p, size_t *i);
 size_t rf__cp_offset(const rf__str_t *s, size_t cpi); /* byte offset of code point cpi */

@@ -432,7 +432,7 @@ rf__str_t *rf__decode_str(rf__cc_t *cc, const rf__tok_t *t) {
     memcpy(p, b->data, b->len);
   s->p = p;
   s->len = b->len;
-  size_t ncp = rf__utf8_check(s->p, s->len);
+  size_t ncp = rf_utf8_check(s->p, s->len);
   if (ncp == (size_t)-1)
     rf__cc_fail(cc, CE_SYNTAX, t->line, t->col, "invalid UTF-8 in string literal");
   s->ncp = ncp;

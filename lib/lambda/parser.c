@@ -167,7 +167,7 @@ static void push_const_str(rf__cc_t *cc, nvec_t *parts, const rf__tok_t *t, cons
   memcpy(q, p, len);
   s->p = q;
   s->len = len;
-  s->ncp = rf__utf8_check(q, len);
+  s->ncp = rf_utf8_check(q, len);
   if (s->ncp == (size_t)-1)
     rf__cc_fail(cc, CE_SYNTAX, t->line, t->col, "invalid UTF-8 in string literal");
   rf__node_t *n = node(cc, NK_CONST, t);

@@ -15,7 +15,7 @@ mkdir -p "$OUT/corpus"
 # shellcheck disable=SC2046
 $CC -g -O1 -std=gnu11 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
     -fno-omit-frame-pointer -D_GNU_SOURCE -I"$ROOT/include" -I"$ROOT/lib/lambda" \
-    "$ROOT"/lib/lambda/*.c "$ROOT/lib/alloc.c" "$ROOT/lib/buf.c" "$HERE/fuzz_lambda.c" \
+    "$ROOT"/lib/lambda/*.c "$ROOT/lib/alloc.c" "$ROOT/lib/buf.c" "$ROOT/lib/utf8.c" "$HERE/fuzz_lambda.c" \
     $(pkg-config --cflags --libs libpcre2-8 gmp libcjson icu-uc) -lm -o "$OUT/fuzz_lambda"
 exec "$OUT/fuzz_lambda" -max_total_time="$SECS" -max_len=4096 -timeout=5 -rss_limit_mb=2048 \
     -artifact_prefix="$OUT/" -print_final_stats=1 "$OUT/corpus" "$HERE/corpus"

@@ -8,6 +8,7 @@
 
 #include "rectify/alloc.h"
 #include "rectify/json.h"
+#include "rectify/utf8.h"
 
 static void check(const char *in, const char *want) {
   rf_json_error_t err;

@@ -20,6 +20,7 @@
 #include "rectify/error.h"
 #include "rectify/json.h"
 #include "rectify/lambda.h"
+#include "rectify/utf8.h"
 /* internals, to compare the kernel and the re.sub filter with the tree walker */
 #include "../../lib/lambda/lambda_int.h"
 
